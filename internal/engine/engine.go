@@ -1,0 +1,255 @@
+// Package engine compiles policy documents of every dialect into an immutable
+// Set and evaluates admission requests against it. It is pure: it reads
+// cluster data only through the small interfaces in Cluster, and it never
+// logs, serves HTTP or talks to the API server. The webhook, the audit
+// scanner and the CLI all call it.
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gomodules.xyz/jsonpatch/v2"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Dialect compiles the documents of one policy language.
+type Dialect interface {
+	// Name is the dialect's stable identifier, e.g. "kyverno".
+	Name() string
+	// Handles reports whether documents of this kind belong to the dialect.
+	Handles(gvk schema.GroupVersionKind) bool
+	// Compile turns the dialect's documents into policies. A document that
+	// fails to compile still yields a Policy whose evaluation returns an
+	// error verdict, so the failure policy decides; its problems are also
+	// returned in the error list.
+	Compile(docs []Document) ([]Policy, field.ErrorList)
+}
+
+// Policy is one compiled policy. Evaluate must be safe for concurrent use.
+type Policy interface {
+	Ref() PolicyRef
+	// FailureAction is what admission does when the policy errors: ActionDeny
+	// for a policy whose failure policy is Fail, ActionAudit for Ignore.
+	FailureAction() Action
+	// Evaluate runs the rules of req.Phase (never PhaseAll: the Set splits it).
+	Evaluate(ctx context.Context, req *Request, cluster Cluster) Outcome
+}
+
+// Outcome is what one policy returns for one request.
+type Outcome struct {
+	Rules []RuleResult
+	// Object is the mutated object, or nil when the policy changed nothing.
+	Object   map[string]any
+	Warnings []string
+}
+
+// Engine compiles documents with a fixed list of dialects.
+type Engine struct {
+	dialects []Dialect
+}
+
+// New returns an engine that knows the given dialects.
+func New(dialects ...Dialect) *Engine {
+	return &Engine{dialects: dialects}
+}
+
+// Dialects returns the engine's dialects.
+func (e *Engine) Dialects() []Dialect { return append([]Dialect(nil), e.dialects...) }
+
+// Dialect returns the dialect that handles gvk, or nil.
+func (e *Engine) Dialect(gvk schema.GroupVersionKind) Dialect {
+	for _, d := range e.dialects {
+		if d.Handles(gvk) {
+			return d
+		}
+	}
+	return nil
+}
+
+// Compile compiles every document into one immutable Set. Documents of a kind
+// no dialect handles are reported and left out. The Set is usable even when
+// errors are returned: policies that failed to compile evaluate to errors.
+func (e *Engine) Compile(docs []Document) (*Set, field.ErrorList) {
+	var errs field.ErrorList
+	byDialect := make([][]Document, len(e.dialects))
+	for _, doc := range docs {
+		gvk := doc.GVK()
+		found := false
+		for i, d := range e.dialects {
+			if d.Handles(gvk) {
+				byDialect[i] = append(byDialect[i], doc)
+				found = true
+				break
+			}
+		}
+		if !found {
+			errs = append(errs, field.NotSupported(doc.Root().Child("kind"), gvk.Kind, e.kinds()))
+		}
+	}
+	set := &Set{}
+	for i, d := range e.dialects {
+		if len(byDialect[i]) == 0 {
+			continue
+		}
+		policies, perrs := d.Compile(byDialect[i])
+		set.policies = append(set.policies, policies...)
+		errs = append(errs, perrs...)
+	}
+	set.errors = errs
+	return set, errs
+}
+
+func (e *Engine) kinds() []string {
+	var names []string
+	for _, d := range e.dialects {
+		names = append(names, d.Name()+" policies")
+	}
+	return names
+}
+
+// Set is an immutable, compiled set of policies.
+type Set struct {
+	policies []Policy
+	errors   field.ErrorList
+}
+
+// Policies returns the compiled policies in evaluation order.
+func (s *Set) Policies() []Policy { return append([]Policy(nil), s.policies...) }
+
+// Errors returns the problems found while compiling the set.
+func (s *Set) Errors() field.ErrorList { return s.errors }
+
+// Evaluate runs the request through the set. With PhaseAll it mutates first
+// and validates the mutated object. It honours ctx: when the deadline passes
+// it stops, records an error for every policy it did not evaluate (with the
+// policy's failure action) and says so in Result.Incomplete.
+func (s *Set) Evaluate(ctx context.Context, req Request, cluster Cluster) Result {
+	var res Result
+	original := req.Object
+	phases := []Phase{req.Phase}
+	if req.Phase == PhaseAll {
+		phases = []Phase{PhaseMutate, PhaseValidate}
+	}
+	for _, phase := range phases {
+		r := req
+		r.Phase = phase
+		for i, p := range s.policies {
+			if err := ctx.Err(); err != nil {
+				res.Incomplete = fmt.Sprintf("%s phase stopped after %d of %d policies: %v", phase, i, len(s.policies), err)
+				for _, rest := range s.policies[i:] {
+					res.Rules = append(res.Rules, RuleResult{
+						Policy:  rest.Ref(),
+						Type:    PolicyLoader,
+						Verdict: Error,
+						Message: "policy not evaluated: " + err.Error(),
+						Action:  rest.FailureAction(),
+					})
+				}
+				return s.finish(res, original, req.Object)
+			}
+			out := p.Evaluate(ctx, &r, cluster)
+			res.Rules = append(res.Rules, out.Rules...)
+			res.Warnings = append(res.Warnings, out.Warnings...)
+			if out.Object != nil {
+				r.Object = out.Object
+			}
+		}
+		req.Object = r.Object
+	}
+	return s.finish(res, original, req.Object)
+}
+
+func (s *Set) finish(res Result, original, final map[string]any) Result {
+	for _, rr := range res.Rules {
+		if rr.Action == ActionWarn && (rr.Verdict == Fail || rr.Verdict == Warn || rr.Verdict == Error) && rr.Message != "" {
+			res.Warnings = append(res.Warnings, rr.Message)
+		}
+	}
+	res.Warnings = dedupe(res.Warnings)
+	if final != nil && !sameJSON(original, final) {
+		res.Object = final
+		patch, err := diff(original, final)
+		if err != nil {
+			res.Rules = append(res.Rules, RuleResult{Type: Mutation, Verdict: Error, Action: ActionDeny,
+				Message: "failed to compute the JSON patch: " + err.Error()})
+		}
+		res.Patch = patch
+	}
+	return res
+}
+
+func dedupe(in []string) []string {
+	if len(in) < 2 {
+		return in
+	}
+	seen := make(map[string]bool, len(in))
+	out := in[:0]
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func sameJSON(a, b map[string]any) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(ja) == string(jb)
+}
+
+// diff returns the JSON patch from a to b, sorted by path for determinism.
+func diff(a, b map[string]any) ([]PatchOperation, error) {
+	ja, err := json.Marshal(a)
+	if err != nil {
+		return nil, err
+	}
+	jb, err := json.Marshal(b)
+	if err != nil {
+		return nil, err
+	}
+	ops, err := jsonpatch.CreatePatch(ja, jb)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]PatchOperation, 0, len(ops))
+	for _, op := range ops {
+		out = append(out, PatchOperation{Op: op.Operation, Path: op.Path, Value: op.Value})
+	}
+	sortPatch(out)
+	return out, nil
+}
+
+// sortPatch orders the operations of a diff deterministically without
+// changing what the patch does. The diff emits, per array, removals from the
+// end backwards, additions at the end forwards, and edits of the elements that
+// both sides share; only the removals and the additions depend on their order
+// among themselves, so sorting paths segment by segment (numbers as numbers),
+// with removals of siblings from the highest index down, keeps it valid.
+func sortPatch(ops []PatchOperation) {
+	sort.SliceStable(ops, func(i, j int) bool {
+		a, b := strings.Split(ops[i].Path, "/"), strings.Split(ops[j].Path, "/")
+		for k := 0; k < len(a) && k < len(b); k++ {
+			if a[k] == b[k] {
+				continue
+			}
+			na, errA := strconv.Atoi(a[k])
+			nb, errB := strconv.Atoi(b[k])
+			if errA == nil && errB == nil {
+				if ops[i].Op == "remove" && ops[j].Op == "remove" && k == len(a)-1 && k == len(b)-1 {
+					return na > nb
+				}
+				return na < nb
+			}
+			return a[k] < b[k]
+		}
+		return len(a) < len(b)
+	})
+}
