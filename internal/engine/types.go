@@ -65,6 +65,21 @@ type Request struct {
 	// Background marks an evaluation outside admission (audit scans, the CLI):
 	// rules that only make sense at admission time are skipped.
 	Background bool
+	// Preset supplies values that stand in for cluster data; nil at admission.
+	Preset Preset
+}
+
+// Preset supplies variable values that stand in for what policies would
+// load from the cluster: the CLI's values files. Keys are dotted paths such
+// as "request.operation" or the name of a context entry.
+type Preset interface {
+	// PolicyValues are the values for every rule of the policy: the global
+	// values and the policy's values for the request's resource.
+	PolicyValues(policy string) map[string]any
+	// RuleValues are the values for one rule, loaded before its context.
+	RuleValues(policy, rule string) map[string]any
+	// ForEachValues are per-element values for a rule's foreach.
+	ForEachValues(policy, rule string) map[string][]any
 }
 
 // Verdict is what a rule said about a request.

@@ -1,0 +1,114 @@
+// Package cli is the portcullis command line: `test`, `apply` and the other
+// subcommands, on the same engine the webhook uses.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portcullis-dev/portcullis/internal/engine"
+	"github.com/portcullis-dev/portcullis/internal/policy/kyverno"
+)
+
+// Exit codes, documented in the README.
+const (
+	// ExitOK: everything passed.
+	ExitOK = 0
+	// ExitFailed: a test failed, or apply found a result that admission
+	// would deny.
+	ExitFailed = 1
+	// ExitBadInput: malformed files, invalid policies, impossible tests or
+	// bad flags.
+	ExitBadInput = 2
+)
+
+// exitError carries an exit code through cobra.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// badInput wraps err as a bad-input error (exit code 2).
+func badInput(err error) error { return &exitError{code: ExitBadInput, err: err} }
+
+// IO is where commands read and write.
+type IO struct {
+	In       io.Reader
+	Out, Err io.Writer
+}
+
+// Run runs the command line and returns the process exit code.
+func Run(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	return RunWith(ctx, args, IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
+}
+
+// RunWith runs the command line with the given context and streams.
+func RunWith(ctx context.Context, args []string, stdio IO) int {
+	root := newRoot(stdio)
+	root.SetArgs(args)
+	root.SetIn(stdio.In)
+	root.SetOut(stdio.Out)
+	root.SetErr(stdio.Err)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(stdio.Err, "Error:", ee.err)
+		}
+		return ee.code
+	}
+	// cobra's own errors: unknown flags and commands.
+	fmt.Fprintln(stdio.Err, "Error:", err)
+	return ExitBadInput
+}
+
+func newRoot(stdio IO) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "portcullis",
+		Short:         "One admission-policy engine for Kyverno, Gatekeeper and Sigstore policies",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newTestCommand(stdio), newApplyCommand(stdio), newVersionCommand(stdio))
+	return root
+}
+
+// newEngine returns the engine with every dialect this build supports.
+func newEngine() *engine.Engine {
+	return engine.New(kyverno.New())
+}
+
+// Version is set at build time with -ldflags.
+var Version = "dev"
+
+func newVersionCommand(stdio IO) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintln(stdio.Out, "portcullis", Version)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,316 @@
+package kyverno
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/portcullis-dev/portcullis/internal/engine"
+	"github.com/portcullis-dev/portcullis/internal/policy/kyverno/variables"
+)
+
+// validate runs the validate rules (and reports the rule kinds this build
+// cannot run yet) of the policy.
+func (ec *evalContext) validate(out *engine.Outcome) {
+	applied := 0
+	for _, r := range ec.p.rules {
+		if r.typ == ruleMutate || r.typ == ruleNone {
+			continue
+		}
+		if err := ec.ctx.Err(); err != nil {
+			out.Rules = append(out.Rules, ec.result(r, engine.Validation, engine.Error, "evaluation stopped: "+err.Error()))
+			return
+		}
+		if !ec.matches(r) {
+			continue
+		}
+		rr, ok := ec.validateRule(r)
+		if !ok {
+			continue
+		}
+		out.Rules = append(out.Rules, rr)
+		if rr.Verdict == engine.Pass || rr.Verdict == engine.Fail {
+			applied++
+			if ec.p.applyOne {
+				return
+			}
+		}
+	}
+}
+
+// ruleOutcome is what a validation step decided.
+type ruleOutcome struct {
+	verdict engine.Verdict
+	message string
+}
+
+func (ec *evalContext) validateRule(r *compiledRule) (engine.RuleResult, bool) {
+	typ := engine.Validation
+	if r.typ == ruleGenerate {
+		typ = engine.Generation
+	} else if r.typ == ruleVerifyImages {
+		typ = engine.ImageVerify
+	}
+	if ec.p.broken != "" {
+		return ec.result(r, typ, engine.Error, "policy is invalid: "+ec.p.broken), true
+	}
+	if r.unsupported != "" {
+		return ec.result(r, typ, engine.Error, r.unsupported), true
+	}
+	data, err := ec.ruleData(r, ec.baseData(), r.context)
+	if err != nil {
+		return ec.result(r, typ, engine.Error, "failed to load context: "+err.Error()), true
+	}
+	if r.preconditions != nil {
+		ok, msg, err := ec.checkConditions(r.preconditions, data)
+		if err != nil {
+			return ec.result(r, typ, engine.Error, "failed to evaluate preconditions: "+err.Error()), true
+		}
+		if !ok {
+			return ec.result(r, typ, engine.Skip, joinNonEmpty("preconditions not met", msg)), true
+		}
+	}
+	var o *ruleOutcome
+	switch {
+	case r.deny != nil:
+		o = ec.validateDeny(r, r.deny, data)
+	case r.pattern != nil || r.anyPattern != nil:
+		if ec.req.Operation == engine.Delete && ec.req.Object == nil {
+			return engine.RuleResult{}, false
+		}
+		o = ec.validatePatterns(r, r.pattern, r.anyPattern, ec.object, data)
+	case len(r.foreachV) > 0:
+		o = ec.validateForeach(r, r.foreachV, data, 0)
+	case r.podSecurity != nil:
+		o = ec.validatePodSecurity(r)
+	}
+	if o == nil {
+		return engine.RuleResult{}, false
+	}
+	return ec.result(r, typ, o.verdict, o.message), true
+}
+
+func joinNonEmpty(parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+func (ec *evalContext) validateDeny(r *compiledRule, c *condition, data map[string]any) *ruleOutcome {
+	deny, _, err := ec.checkConditions(c, data)
+	if err != nil {
+		return &ruleOutcome{engine.Error, "failed to check deny conditions: " + err.Error()}
+	}
+	if !deny {
+		return &ruleOutcome{engine.Pass, fmt.Sprintf("validation rule '%s' passed.", r.name)}
+	}
+	if r.messageRaw == "" {
+		return &ruleOutcome{engine.Fail, fmt.Sprintf("validation error: rule %s failed", r.name)}
+	}
+	v, err := r.message.Evaluate(data)
+	if err != nil {
+		return &ruleOutcome{engine.Fail, r.messageRaw}
+	}
+	s, ok := v.(string)
+	if !ok {
+		return &ruleOutcome{engine.Fail, "the produced message didn't resolve to a string, check your policy definition."}
+	}
+	return &ruleOutcome{engine.Fail, s}
+}
+
+// validatePatterns checks pattern or anyPattern against resource.
+func (ec *evalContext) validatePatterns(r *compiledRule, pat *variables.Template, anyPat []*variables.Template, resource map[string]any, data map[string]any) *ruleOutcome {
+	if pat != nil {
+		p, err := pat.Evaluate(data)
+		if err != nil {
+			return &ruleOutcome{engine.Error, "variable substitution failed: " + err.Error()}
+		}
+		res := matchPattern(resource, p)
+		switch {
+		case res.ok:
+			return &ruleOutcome{engine.Pass, fmt.Sprintf("validation rule '%s' passed.", r.name)}
+		case res.skip:
+			return &ruleOutcome{engine.Skip, res.err.Error()}
+		case res.path == "":
+			return &ruleOutcome{engine.Error, ec.patternMessage(r, data, res.err, "")}
+		default:
+			return &ruleOutcome{engine.Fail, ec.patternMessage(r, data, res.err, res.path)}
+		}
+	}
+	var failed, skipped []string
+	for i, t := range anyPat {
+		p, err := t.Evaluate(data)
+		if err != nil {
+			return &ruleOutcome{engine.Error, "variable substitution failed: " + err.Error()}
+		}
+		res := matchPattern(resource, p)
+		switch {
+		case res.ok:
+			return &ruleOutcome{engine.Pass, fmt.Sprintf("validation rule '%s' anyPattern[%d] passed.", r.name, i)}
+		case res.skip:
+			skipped = append(skipped, fmt.Sprintf("rule %s[%d] skipped: %s", r.name, i, res.err.Error()))
+		case res.path == "":
+			failed = append(failed, fmt.Sprintf("rule %s[%d] failed: %s", r.name, i, res.err.Error()))
+		default:
+			failed = append(failed, fmt.Sprintf("rule %s[%d] failed at path %s", r.name, i, res.path))
+		}
+	}
+	if len(failed) == 0 && len(skipped) > 0 {
+		return &ruleOutcome{engine.Skip, strings.Join(skipped, " ")}
+	}
+	if len(failed) > 0 {
+		errs := strings.Join(failed, " ")
+		msg := ec.messageText(r, data)
+		switch {
+		case r.messageRaw == "":
+			return &ruleOutcome{engine.Fail, "validation error: " + errs}
+		case strings.HasSuffix(msg, "."):
+			return &ruleOutcome{engine.Fail, fmt.Sprintf("validation error: %s %s", msg, errs)}
+		default:
+			return &ruleOutcome{engine.Fail, fmt.Sprintf("validation error: %s. %s", msg, errs)}
+		}
+	}
+	return &ruleOutcome{engine.Pass, r.messageRaw}
+}
+
+// messageText substitutes the rule's message; on failure it is the raw text.
+func (ec *evalContext) messageText(r *compiledRule, data map[string]any) string {
+	if r.message == nil {
+		return r.messageRaw
+	}
+	v, err := r.message.Evaluate(data)
+	if err != nil {
+		return r.messageRaw
+	}
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return jsonString(v)
+}
+
+// patternMessage renders Kyverno's message for a failed pattern.
+func (ec *evalContext) patternMessage(r *compiledRule, data map[string]any, err error, path string) string {
+	if r.messageRaw == "" {
+		if path != "" {
+			return fmt.Sprintf("validation error: rule %s failed at path %s", r.name, path)
+		}
+		return fmt.Sprintf("validation error: rule %s execution error: %s", r.name, err)
+	}
+	v, serr := r.message.Evaluate(data)
+	msg, ok := v.(string)
+	if serr != nil || !ok {
+		return fmt.Sprintf("validation error: variables substitution error in rule %s execution error: %s", r.name, err)
+	}
+	if !strings.HasSuffix(msg, ".") {
+		msg += "."
+	}
+	if path != "" {
+		return fmt.Sprintf("validation error: %s rule %s failed at path %s", msg, r.name, path)
+	}
+	return fmt.Sprintf("validation error: %s rule %s execution error: %s", msg, r.name, err)
+}
+
+// validateForeach runs a list of foreach validations.
+func (ec *evalContext) validateForeach(r *compiledRule, fes []*foreachValidate, data map[string]any, nesting int) *ruleOutcome {
+	applied := 0
+	for _, fe := range fes {
+		elements, err := evaluateList(fe.listQuery, data)
+		if err != nil {
+			continue
+		}
+		o, n := ec.validateElements(r, fe, elements, data, nesting)
+		if o.verdict != engine.Pass {
+			return o
+		}
+		applied += n
+	}
+	if applied == 0 {
+		return &ruleOutcome{engine.Skip, "rule skipped"}
+	}
+	return &ruleOutcome{engine.Pass, "rule passed"}
+}
+
+func (ec *evalContext) validateElements(r *compiledRule, fe *foreachValidate, elements []any, data map[string]any, nesting int) (*ruleOutcome, int) {
+	applied := 0
+	for index, element := range elements {
+		if element == nil {
+			continue
+		}
+		if err := ec.ctx.Err(); err != nil {
+			return &ruleOutcome{engine.Error, "evaluation stopped: " + err.Error()}, applied
+		}
+		elemData := ec.withElement(r, data, element, index, nesting)
+		resource := ec.object
+		em, isMap := element.(map[string]any)
+		scoped := isMap
+		if fe.elementScope != nil {
+			if *fe.elementScope && !isMap {
+				return &ruleOutcome{engine.Error, fmt.Sprintf("validation failure: failed to process foreach: cannot use elementScope=true foreach rules for elements that are not maps, expected type=map got type=%T", element)}, applied
+			}
+			scoped = *fe.elementScope
+		}
+		if scoped {
+			resource = em
+		}
+		o := ec.validateElement(r, fe, elemData, resource, nesting)
+		switch {
+		case o == nil, o.verdict == engine.Skip:
+			continue
+		case o.verdict != engine.Pass:
+			if o.verdict == engine.Error && index < len(elements)-1 {
+				continue
+			}
+			return &ruleOutcome{o.verdict, "validation failure: " + o.message}, applied
+		}
+		applied++
+	}
+	return &ruleOutcome{engine.Pass, ""}, applied
+}
+
+// validateElement validates one element: its context, preconditions and
+// check.
+func (ec *evalContext) validateElement(r *compiledRule, fe *foreachValidate, data map[string]any, resource map[string]any, nesting int) *ruleOutcome {
+	data, err := ec.ruleData(&compiledRule{name: r.name}, data, fe.context)
+	if err != nil {
+		return &ruleOutcome{engine.Error, "failed to load context: " + err.Error()}
+	}
+	if fe.preconditions != nil {
+		ok, msg, err := ec.checkConditions(fe.preconditions, data)
+		if err != nil {
+			return &ruleOutcome{engine.Error, "failed to evaluate preconditions: " + err.Error()}
+		}
+		if !ok {
+			return &ruleOutcome{engine.Skip, joinNonEmpty("preconditions not met", msg)}
+		}
+	}
+	switch {
+	case fe.deny != nil:
+		return ec.validateDeny(r, fe.deny, data)
+	case fe.pattern != nil || fe.anyPattern != nil:
+		return ec.validatePatterns(r, fe.pattern, fe.anyPattern, resource, data)
+	case len(fe.nested) > 0:
+		return ec.validateForeach(r, fe.nested, data, nesting+1)
+	}
+	return nil
+}
+
+// validatePodSecurity checks the Pod, or the pod template of a controller,
+// against the rule's Pod Security level.
+func (ec *evalContext) validatePodSecurity(r *compiledRule) *ruleOutcome {
+	md, spec := podTemplateOf(ec.object)
+	if spec == nil {
+		return &ruleOutcome{engine.Pass, fmt.Sprintf("Validation rule '%s' passed.", r.name)}
+	}
+	kind, _ := ec.object["kind"].(string)
+	ok, msg, err := podSecurityCheck(r, kind, md, spec)
+	if err != nil {
+		return &ruleOutcome{engine.Error, err.Error()}
+	}
+	if ok {
+		return &ruleOutcome{engine.Pass, fmt.Sprintf("Validation rule '%s' passed.", r.name)}
+	}
+	return &ruleOutcome{engine.Fail, msg}
+}

@@ -1,0 +1,113 @@
+// Package suite runs policy test suites offline: Kyverno's kyverno-test.yaml
+// files (and, with the Gatekeeper dialect, gator suites), checking every
+// expected result against what the engine decides.
+package suite
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/portcullis-dev/portcullis/internal/engine"
+)
+
+// KyvernoTestFile is the file name of a Kyverno CLI test.
+const KyvernoTestFile = "kyverno-test.yaml"
+
+// Result is one expected result checked against one resource.
+type Result struct {
+	File     string `json:"file"`
+	Policy   string `json:"policy"`
+	Rule     string `json:"rule"`
+	Kind     string `json:"kind"`
+	Resource string `json:"resource"`
+	Expected string `json:"expected"`
+	Actual   string `json:"actual"`
+	OK       bool   `json:"ok"`
+	Message  string `json:"message"`
+}
+
+// Summary counts results.
+type Summary struct {
+	Total  int `json:"total"`
+	Passed int `json:"passed"`
+	Failed int `json:"failed"`
+}
+
+// Report is the outcome of a run.
+type Report struct {
+	Summary Summary  `json:"summary"`
+	Results []Result `json:"results"`
+	// Errors are test files that could not be run at all (malformed files);
+	// they are not part of the JSON results.
+	Errors []error `json:"-"`
+}
+
+// Add appends results and updates the summary.
+func (r *Report) Add(results ...Result) {
+	for _, res := range results {
+		r.Summary.Total++
+		if res.OK {
+			r.Summary.Passed++
+		} else {
+			r.Summary.Failed++
+		}
+		r.Results = append(r.Results, res)
+	}
+}
+
+// Runner runs test files with an engine.
+type Runner struct {
+	Engine *engine.Engine
+}
+
+// Discover returns the test files below paths, sorted: every
+// kyverno-test.yaml, and files given directly.
+func Discover(paths []string) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		info, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !info.IsDir() {
+			out = append(out, p)
+			continue
+		}
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !d.IsDir() && d.Name() == KyvernoTestFile {
+				out = append(out, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Run runs every test file and returns the report. A file that cannot be
+// run is recorded in Report.Errors and the run goes on.
+func (r *Runner) Run(ctx context.Context, files []string) *Report {
+	rep := &Report{Results: []Result{}}
+	for _, f := range files {
+		if err := ctx.Err(); err != nil {
+			rep.Errors = append(rep.Errors, err)
+			return rep
+		}
+		results, err := r.runKyvernoTest(ctx, f)
+		if err != nil {
+			rep.Errors = append(rep.Errors, fmt.Errorf("%s: %w", f, err))
+		}
+		rep.Add(results...)
+	}
+	return rep
+}
