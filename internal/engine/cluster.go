@@ -31,9 +31,10 @@ type ServiceCaller interface {
 	CallService(ctx context.Context, method, url string, headers map[string]string, body any) (any, error)
 }
 
-// GlobalContextGetter returns the data of a named global context entry.
+// GlobalContextGetter returns the data of a named global context entry, or
+// of one of its projections when projection is not empty.
 type GlobalContextGetter interface {
-	GlobalContext(ctx context.Context, name, jmesPath string) (any, error)
+	GlobalContext(ctx context.Context, name, projection string) (any, error)
 }
 
 // Cluster bundles the cluster data that policies may read. Every field may be

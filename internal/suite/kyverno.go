@@ -148,21 +148,34 @@ func (r *Runner) runKyvernoTest(ctx context.Context, file string) ([]Result, err
 		}
 	}
 
-	// Evaluate every resource once.
+	cluster, err := r.testCluster(dir, &t, values)
+	if err != nil {
+		return nil, err
+	}
+
+	// Evaluate every resource once per operation the results ask for.
 	type outcome struct {
 		obj    manifest.Object
 		result engine.Result
 		final  map[string]any
 	}
-	outcomes := make([]outcome, 0, len(resources))
-	for _, obj := range resources {
-		req := buildRequest(obj.Object, values, user)
-		res := set.Evaluate(ctx, req, engine.Cluster{})
-		final := obj.Object
-		if res.Object != nil {
-			final = res.Object
+	byOperation := map[string][]outcome{}
+	evaluate := func(op string) []outcome {
+		if out, ok := byOperation[op]; ok {
+			return out
 		}
-		outcomes = append(outcomes, outcome{obj: obj, result: res, final: final})
+		out := make([]outcome, 0, len(resources))
+		for _, obj := range resources {
+			req := buildRequest(obj.Object, values, user, op)
+			res := set.Evaluate(ctx, req, cluster)
+			final := obj.Object
+			if res.Object != nil {
+				final = res.Object
+			}
+			out = append(out, outcome{obj: obj, result: res, final: final})
+		}
+		byOperation[op] = out
+		return out
 	}
 
 	var out []Result
@@ -179,7 +192,7 @@ func (r *Runner) runKyvernoTest(ctx context.Context, file string) ([]Result, err
 			found := false
 			var actuals []engine.RuleResult
 			var finals []map[string]any
-			for _, oc := range outcomes {
+			for _, oc := range evaluate(strings.ToUpper(exp.Operation)) {
 				if !resourceMatches(oc.obj, exp.Kind, ns, name) {
 					continue
 				}
@@ -227,6 +240,98 @@ func (r *Runner) runKyvernoTest(ctx context.Context, file string) ([]Result, err
 		}
 	}
 	return out, nil
+}
+
+// testCluster builds the cluster the test file describes.
+func (r *Runner) testCluster(dir string, t *kyvernoTest, values *valuesFile) (engine.Cluster, error) {
+	c := &fakeCluster{api: t.APICallResponses, jp: r.jmespath()}
+	haveResources := false
+	for _, p := range t.ClusterResources {
+		path, err := resolve(dir, p)
+		if err != nil {
+			return engine.Cluster{}, err
+		}
+		objs, err := manifest.ReadAll([]string{path}, nil)
+		if err != nil {
+			return engine.Cluster{}, fmt.Errorf("clusterResources: %w", err)
+		}
+		for _, o := range objs {
+			if o.Kind() == "ClusterResource" {
+				var cr clusterResourceFile
+				if err := remarshalStrict(o.Object, &cr); err != nil {
+					return engine.Cluster{}, fmt.Errorf("clusterResources: %s: %w", path, err)
+				}
+				for _, res := range cr.Spec.Resources {
+					manifest.DefaultNamespace(res)
+					c.objects = append(c.objects, res)
+				}
+				continue
+			}
+			manifest.DefaultNamespace(o.Object)
+			c.objects = append(c.objects, o.Object)
+		}
+		haveResources = true
+	}
+	if t.Context != "" {
+		path, err := resolve(dir, t.Context)
+		if err != nil {
+			return engine.Cluster{}, err
+		}
+		var cf contextFile
+		if err := loadStrict(path, &cf); err != nil {
+			return engine.Cluster{}, fmt.Errorf("context: %w", err)
+		}
+		for _, res := range cf.Spec.Resources {
+			manifest.DefaultNamespace(res)
+			c.objects = append(c.objects, res)
+		}
+		haveResources = true
+	}
+	if values != nil {
+		for _, ns := range values.Namespaces {
+			if _, ok := ns["kind"]; !ok {
+				ns["kind"] = "Namespace"
+				ns["apiVersion"] = "v1"
+			}
+			c.objects = append(c.objects, ns)
+			haveResources = true
+		}
+	}
+	if len(t.GlobalContext) > 0 {
+		c.global = map[string]globalContextEntry{}
+		for _, g := range t.GlobalContext {
+			for _, f := range g.ResourceFiles {
+				path, err := resolve(dir, f)
+				if err != nil {
+					return engine.Cluster{}, err
+				}
+				objs, err := manifest.ReadAll([]string{path}, nil)
+				if err != nil {
+					return engine.Cluster{}, fmt.Errorf("globalContextEntries %s: %w", g.Name, err)
+				}
+				for _, o := range objs {
+					g.Resources = append(g.Resources, o.Object)
+				}
+			}
+			c.global[g.Name] = g
+		}
+	}
+	return c.engineCluster(haveResources), nil
+}
+
+func remarshalStrict(in any, out any) error {
+	raw, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	strict, err := sigsjson.UnmarshalStrict(raw, out, sigsjson.DisallowUnknownFields)
+	if err != nil {
+		return err
+	}
+	if len(strict) > 0 {
+		return strict[0]
+	}
+	return nil
 }
 
 // reportVerdict is the verdict a policy report shows: failures of policies
@@ -285,7 +390,7 @@ func resourceMatches(obj manifest.Object, kind, ns, name string) bool {
 
 // buildRequest turns a test resource into an admission request, with the
 // operation, namespace labels and user info the test's files give.
-func buildRequest(obj map[string]any, values *valuesFile, user *userInfoFile) engine.Request {
+func buildRequest(obj map[string]any, values *valuesFile, user *userInfoFile, operation string) engine.Request {
 	apiVersion, _ := obj["apiVersion"].(string)
 	kind, _ := obj["kind"].(string)
 	md, _ := obj["metadata"].(map[string]any)
@@ -310,15 +415,19 @@ func buildRequest(obj map[string]any, values *valuesFile, user *userInfoFile) en
 			req.UserInfo.Extra[k] = v
 		}
 	}
-	if values == nil {
-		return req
-	}
-	p := &preset{values: values, resource: name}
-	req.Preset = p
-	if op, ok := p.lookup("request.operation"); ok {
-		if s, ok := op.(string); ok && s != "" {
-			req.Operation = engine.Operation(strings.ToUpper(s))
+	if values != nil {
+		p := &preset{values: values, resource: name}
+		req.Preset = p
+		if op, ok := p.lookup("request.operation"); ok {
+			if s, ok := op.(string); ok && s != "" {
+				req.Operation = engine.Operation(strings.ToUpper(s))
+			}
 		}
+	}
+	// An operation given by the test result takes precedence.
+	switch operation {
+	case "CREATE", "UPDATE", "DELETE", "CONNECT":
+		req.Operation = engine.Operation(operation)
 	}
 	// As Kyverno's CLI does: an UPDATE compares the resource with a copy
 	// of itself, a DELETE has only the old object.
@@ -327,6 +436,9 @@ func buildRequest(obj map[string]any, values *valuesFile, user *userInfoFile) en
 		req.OldObject = deepCopyMap(obj)
 	case engine.Delete:
 		req.OldObject, req.Object = obj, nil
+	}
+	if values == nil {
+		return req
 	}
 	nsName := namespace
 	if kind == "Namespace" {

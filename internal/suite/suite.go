@@ -12,6 +12,7 @@ import (
 	"sort"
 
 	"github.com/portcullis-dev/portcullis/internal/engine"
+	"github.com/portcullis-dev/portcullis/internal/policy/kyverno/jmespath"
 )
 
 // KyvernoTestFile is the file name of a Kyverno CLI test.
@@ -62,6 +63,14 @@ func (r *Report) Add(results ...Result) {
 // Runner runs test files with an engine.
 type Runner struct {
 	Engine *engine.Engine
+	jp     *jmespath.Interpreter
+}
+
+func (r *Runner) jmespath() *jmespath.Interpreter {
+	if r.jp == nil {
+		r.jp = jmespath.New()
+	}
+	return r.jp
 }
 
 // Discover returns the test files below paths, sorted: every

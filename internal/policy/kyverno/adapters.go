@@ -127,11 +127,3 @@ func (c *templateCache) get(v any, ec *evalContext) (*variables.Template, error)
 	return t, nil
 }
 
-// podSecurityCheck runs the rule's pod security check on a pod template.
-func podSecurityCheck(r *compiledRule, kind string, md, spec map[string]any) (bool, string, error) {
-	res, err := r.podSecurity.Evaluate(md, spec)
-	if err != nil {
-		return false, "", err
-	}
-	return res.Allowed, res.Message(r.name, kind), nil
-}

@@ -44,7 +44,8 @@ type contextLoader struct {
 	svcURL  *variables.Template
 
 	// globalReference
-	globalName string
+	globalName  string
+	globalNameT *variables.Template
 }
 
 type apiData struct {
@@ -127,6 +128,7 @@ func (d *Dialect) compileContext(entries []contextEntry, path *field.Path) ([]*c
 			sources++
 			cl.kind = ctxGlobal
 			cl.globalName = e.GlobalReference.Name
+			cl.globalNameT = compile(e.GlobalReference.Name, ep.Child("globalReference", "name"))
 			if e.GlobalReference.JMESPath != "" {
 				cl.jmesPath = compile(e.GlobalReference.JMESPath, ep.Child("globalReference", "jmesPath"))
 			}
@@ -186,19 +188,31 @@ func (cl *contextLoader) load(ctx context.Context, jp *jmespath.Interpreter, dat
 		if ec.req.Preset != nil && (hasKey(data, cl.name) || ec.cluster.GlobalContext == nil) {
 			return data, nil
 		}
+		if ec.p.namespace != "" {
+			return nil, fmt.Errorf("context entry %s: globalReference is not allowed in namespaced policies", cl.name)
+		}
 		if ec.cluster.GlobalContext == nil {
 			return nil, fmt.Errorf("global context entry %s: %w", cl.globalName, errContextUnavailable)
 		}
-		path := ""
+		name, err := evalString(cl.globalNameT, data)
+		if err != nil {
+			return nil, err
+		}
+		entry, projection, _ := strings.Cut(name, ".")
+		v, err := ec.cluster.GlobalContext.GlobalContext(ctx, entry, projection)
+		if err != nil {
+			return nil, fmt.Errorf("failed to marshal APICall data for context entry %s: %w", cl.name, err)
+		}
 		if cl.jmesPath != nil {
-			var err error
-			if path, err = evalString(cl.jmesPath, data); err != nil {
+			path, err := evalString(cl.jmesPath, data)
+			if err != nil {
 				return nil, err
 			}
-		}
-		v, err := ec.cluster.GlobalContext.GlobalContext(ctx, cl.globalName, path)
-		if err != nil {
-			return nil, fmt.Errorf("failed to load global context entry %s: %w", cl.globalName, err)
+			if path != "" {
+				if v, err = jp.Search(path, v); err != nil {
+					return nil, fmt.Errorf("failed to apply jmespath %s to global context entry %s: %w", path, cl.name, err)
+				}
+			}
 		}
 		return withValue(data, []string{cl.name}, v), nil
 	case ctxImageRegistry:

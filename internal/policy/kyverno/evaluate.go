@@ -379,22 +379,3 @@ func podSpecOf(obj map[string]any) map[string]any {
 	return nil
 }
 
-// podTemplateOf returns the metadata and spec that pod security checks: the
-// Pod's own, or the template's of a pod controller.
-func podTemplateOf(obj map[string]any) (map[string]any, map[string]any) {
-	kind, _ := obj["kind"].(string)
-	if kind == "Pod" {
-		md, _ := obj["metadata"].(map[string]any)
-		spec, _ := obj["spec"].(map[string]any)
-		return md, spec
-	}
-	spec, _ := obj["spec"].(map[string]any)
-	if kind == "CronJob" {
-		jt, _ := spec["jobTemplate"].(map[string]any)
-		spec, _ = jt["spec"].(map[string]any)
-	}
-	tpl, _ := spec["template"].(map[string]any)
-	md, _ := tpl["metadata"].(map[string]any)
-	ps, _ := tpl["spec"].(map[string]any)
-	return md, ps
-}

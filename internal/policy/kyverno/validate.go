@@ -300,17 +300,13 @@ func (ec *evalContext) validateElement(r *compiledRule, fe *foreachValidate, dat
 // validatePodSecurity checks the Pod, or the pod template of a controller,
 // against the rule's Pod Security level.
 func (ec *evalContext) validatePodSecurity(r *compiledRule) *ruleOutcome {
-	md, spec := podTemplateOf(ec.object)
-	if spec == nil {
-		return &ruleOutcome{engine.Pass, fmt.Sprintf("Validation rule '%s' passed.", r.name)}
+	res, err := r.podSecurity.EvaluateResource(ec.object)
+	if err != nil {
+		return &ruleOutcome{engine.Error, "Error while getting new resource: " + err.Error()}
 	}
 	kind, _ := ec.object["kind"].(string)
-	ok, msg, err := podSecurityCheck(r, kind, md, spec)
-	if err != nil {
-		return &ruleOutcome{engine.Error, err.Error()}
+	if res.Allowed {
+		return &ruleOutcome{engine.Pass, res.Message(r.name, kind)}
 	}
-	if ok {
-		return &ruleOutcome{engine.Pass, fmt.Sprintf("Validation rule '%s' passed.", r.name)}
-	}
-	return &ruleOutcome{engine.Fail, msg}
+	return &ruleOutcome{engine.Fail, res.Message(r.name, kind)}
 }

@@ -21,6 +21,9 @@ import (
 type node struct {
 	v  any
 	ok bool
+	// same is set on a merge result that is the destination value itself,
+	// so that it need not be stored again.
+	same bool
 }
 
 var missing = node{}
@@ -179,7 +182,7 @@ func replaceValue(dest, origin node) node {
 	if dest.v == nil {
 		return missing
 	}
-	return dest
+	return node{v: dest.v, ok: true, same: true}
 }
 
 func mergeMap(dest, origin node, s *schema, depth int) (node, error) {
@@ -242,7 +245,13 @@ func mergeMap(dest, origin node, s *schema, depth int) (node, error) {
 			return missing, err
 		}
 	}
-	return present(tm), nil
+	return node{v: tm, ok: true, same: target.v != nil && !dest.missingOrNull() && sameMap(tm, dest.v)}, nil
+}
+
+// sameMap reports whether v is the map m.
+func sameMap(m map[string]any, v any) bool {
+	d, ok := v.(map[string]any)
+	return ok && len(d) == len(m) && (len(m) == 0 || &d == &m || mapID(d) == mapID(m))
 }
 
 func contains(keys []string, k string) bool {
