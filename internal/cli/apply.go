@@ -116,13 +116,18 @@ func runApply(ctx context.Context, stdio IO, o applyOptions) error {
 	defer out.Flush()
 	w := newApplyWriter(out, o.output)
 
-	// A pipeline: one goroutine decodes, workers evaluate, results are
-	// written in input order. Buffers are bounded, so memory stays flat.
+	// A pipeline: one goroutine splits the input into documents, workers
+	// decode and evaluate them, and results are written in input order.
+	// Every buffer is bounded, so memory stays flat however many resources
+	// stream through.
 	type job struct {
-		seq int
-		obj manifest.Object
-		res engine.Result
-		done chan struct{}
+		source  string
+		index   int
+		doc     []byte
+		objs    []manifest.Object
+		results []engine.Result
+		err     error
+		done    chan struct{}
 	}
 	jobs := make(chan *job, o.workers*4)
 	ordered := make(chan *job, o.workers*4)
@@ -130,14 +135,11 @@ func runApply(ctx context.Context, stdio IO, o applyOptions) error {
 	go func() {
 		defer close(jobs)
 		defer close(ordered)
-		seq := 0
-		readErr = manifest.ReadFiles(o.resources, stdio.In, func(obj manifest.Object) error {
+		readErr = manifest.SplitFiles(o.resources, stdio.In, func(source string, index int, doc []byte) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			manifest.DefaultNamespace(obj.Object)
-			j := &job{seq: seq, obj: obj, done: make(chan struct{})}
-			seq++
+			j := &job{source: source, index: index, doc: doc, done: make(chan struct{})}
 			select {
 			case jobs <- j:
 			case <-ctx.Done():
@@ -157,7 +159,18 @@ func runApply(ctx context.Context, stdio IO, o applyOptions) error {
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				j.res = set.Evaluate(ctx, requestFor(j.obj.Object), engine.Cluster{})
+				objs, err := manifest.DecodeObjects(j.doc)
+				j.doc = nil
+				if err != nil {
+					j.err = &manifest.Error{Source: j.source, Index: j.index, Err: err}
+					close(j.done)
+					continue
+				}
+				for _, obj := range objs {
+					manifest.DefaultNamespace(obj)
+					j.objs = append(j.objs, manifest.Object{Source: j.source, Index: j.index, Object: obj})
+					j.results = append(j.results, set.Evaluate(ctx, requestFor(obj), engine.Cluster{}))
+				}
 				close(j.done)
 			}
 		}()
@@ -165,15 +178,20 @@ func runApply(ctx context.Context, stdio IO, o applyOptions) error {
 	denied := false
 	for j := range ordered {
 		<-j.done
-		for _, rr := range j.res.Rules {
-			if rr.Blocks() {
-				denied = true
+		if j.err != nil && readErr == nil {
+			readErr = j.err
+		}
+		for k, res := range j.results {
+			for _, rr := range res.Rules {
+				if rr.Blocks() {
+					denied = true
+				}
+				result := string(rr.Verdict)
+				if rr.Verdict == engine.Fail && (rr.Properties[suite.PropertyScored] == "false" || (o.auditWarn && rr.Action != engine.ActionDeny)) {
+					result = string(engine.Warn)
+				}
+				w.write(j.objs[k], rr, result)
 			}
-			result := string(rr.Verdict)
-			if rr.Verdict == engine.Fail && (rr.Properties[suite.PropertyScored] == "false" || (o.auditWarn && rr.Action != engine.ActionDeny)) {
-				result = string(engine.Warn)
-			}
-			w.write(j.obj, rr, result)
 		}
 	}
 	wg.Wait()

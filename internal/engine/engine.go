@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -172,16 +173,28 @@ func (s *Set) finish(res Result, original, final map[string]any) Result {
 		}
 	}
 	res.Warnings = dedupe(res.Warnings)
-	if final != nil && !sameJSON(original, final) {
+	if final != nil && !sameMap(original, final) {
 		res.Object = final
-		patch, err := diff(original, final)
-		if err != nil {
-			res.Rules = append(res.Rules, RuleResult{Type: Mutation, Verdict: Error, Action: ActionDeny,
-				Message: "failed to compute the JSON patch: " + err.Error()})
-		}
-		res.Patch = patch
+		res.original = original
 	}
 	return res
+}
+
+// Patch returns the RFC 6902 JSON patch that turns the request's object
+// into Object, in a deterministic order; nil when nothing changed. It is
+// computed on demand: only the mutating webhook needs it.
+func (r Result) Patch() ([]PatchOperation, error) {
+	if r.Object == nil {
+		return nil, nil
+	}
+	patch, err := diff(r.original, r.Object)
+	if err != nil {
+		return nil, fmt.Errorf("failed to compute the JSON patch: %w", err)
+	}
+	if len(patch) == 0 {
+		return nil, nil
+	}
+	return patch, nil
 }
 
 func dedupe(in []string) []string {
@@ -199,10 +212,9 @@ func dedupe(in []string) []string {
 	return out
 }
 
-func sameJSON(a, b map[string]any) bool {
-	ja, err1 := json.Marshal(a)
-	jb, err2 := json.Marshal(b)
-	return err1 == nil && err2 == nil && string(ja) == string(jb)
+// sameMap reports whether a and b are the same map (not just equal).
+func sameMap(a, b map[string]any) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
 // diff returns the JSON patch from a to b, sorted by path for determinism.

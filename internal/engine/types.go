@@ -160,9 +160,10 @@ type Result struct {
 	// rule order.
 	Rules []RuleResult
 	// Object is the object after all mutations; nil when nothing changed.
+	// Patch computes the JSON patch that turns the request's object into it.
 	Object map[string]any
-	// Patch is the RFC 6902 JSON patch from the request's object to Object.
-	Patch []PatchOperation
+	// original is the request's object, for Patch.
+	original map[string]any
 	// Warnings are the messages to return as admission warnings.
 	Warnings []string
 	// Incomplete is set when evaluation stopped early (deadline, cancellation);

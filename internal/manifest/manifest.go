@@ -11,15 +11,83 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
+	yaml "go.yaml.in/yaml/v2"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"sigs.k8s.io/yaml"
 )
+
+// maxDepth bounds the nesting of decoded documents.
+const maxDepth = 256
+
+// jsonValue converts a value decoded by go.yaml.in/yaml/v2 into the JSON
+// value sigs.k8s.io/yaml would produce: string map keys, int64 integers,
+// float64 other numbers.
+func jsonValue(v any, depth int) (any, error) {
+	if depth > maxDepth {
+		return nil, fmt.Errorf("document nests deeper than %d levels", maxDepth)
+	}
+	switch t := v.(type) {
+	case map[any]any:
+		m := make(map[string]any, len(t))
+		for k, e := range t {
+			var key string
+			switch kt := k.(type) {
+			case string:
+				key = kt
+			case nil:
+				key = "null"
+			case float64:
+				key = strconv.FormatFloat(kt, 'g', -1, 64)
+			default:
+				key = fmt.Sprint(kt)
+			}
+			c, err := jsonValue(e, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			m[key] = c
+		}
+		return m, nil
+	case []any:
+		for i, e := range t {
+			c, err := jsonValue(e, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			t[i] = c
+		}
+		return t, nil
+	case int:
+		return int64(t), nil
+	case int64:
+		return t, nil
+	case uint64:
+		if t <= math.MaxInt64 {
+			return int64(t), nil
+		}
+		return float64(t), nil
+	case float64:
+		if math.IsInf(t, 0) || math.IsNaN(t) {
+			return nil, fmt.Errorf("the number %v cannot be represented in JSON", t)
+		}
+		if t == math.Trunc(t) && math.Abs(t) < 1<<53 && !isNegZero(t) {
+			// JSON has one number type: 1.0 decodes as the integer 1.
+			return int64(t), nil
+		}
+		return t, nil
+	default:
+		return v, nil
+	}
+}
+
+func isNegZero(f float64) bool { return f == 0 && math.Signbit(f) }
 
 // MaxDocumentBytes bounds one YAML document; larger documents are an error.
 const MaxDocumentBytes = 8 << 20
@@ -159,6 +227,23 @@ func ReadAll(paths []string, stdin io.Reader) ([]Object, error) {
 // Decode reads a YAML or JSON stream of one or more documents and calls fn
 // for every object. Empty documents are skipped; Lists are expanded.
 func Decode(r io.Reader, source string, fn func(Object) error) error {
+	return Split(r, source, func(index int, doc []byte) error {
+		objs, err := DecodeObjects(doc)
+		if err != nil {
+			return &Error{Source: source, Index: index, Err: err}
+		}
+		for _, o := range objs {
+			if err := fn(Object{Source: source, Index: index, Object: o}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Split reads a YAML stream and calls fn with each raw document, without
+// decoding it, so that callers can decode documents in parallel.
+func Split(r io.Reader, source string, fn func(index int, doc []byte) error) error {
 	reader := utilyaml.NewYAMLReader(bufio.NewReaderSize(r, 64<<10))
 	for index := 0; ; index++ {
 		doc, err := reader.Read()
@@ -171,29 +256,61 @@ func Decode(r io.Reader, source string, fn func(Object) error) error {
 		if len(doc) > MaxDocumentBytes {
 			return &Error{Source: source, Index: index, Err: fmt.Errorf("document is %d bytes, more than the limit of %d", len(doc), MaxDocumentBytes)}
 		}
-		obj, err := DecodeDocument(doc)
-		if err != nil {
-			return &Error{Source: source, Index: index, Err: err}
-		}
-		if obj == nil {
-			continue
-		}
-		if items, ok := listItems(obj); ok {
-			for i, item := range items {
-				m, ok := item.(map[string]any)
-				if !ok {
-					return &Error{Source: source, Index: index, Err: fmt.Errorf("items[%d] is not an object", i)}
-				}
-				if err := fn(Object{Source: source, Index: index, Object: m}); err != nil {
-					return err
-				}
-			}
-			continue
-		}
-		if err := fn(Object{Source: source, Index: index, Object: obj}); err != nil {
+		if err := fn(index, doc); err != nil {
 			return err
 		}
 	}
+}
+
+// SplitFiles is Split over files, folders and "-", as ReadFiles.
+func SplitFiles(paths []string, stdin io.Reader, fn func(source string, index int, doc []byte) error) error {
+	files, err := Files(paths)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		split := func(r io.Reader) error {
+			return Split(r, f, func(index int, doc []byte) error { return fn(f, index, doc) })
+		}
+		if f == Stdin {
+			if err := split(stdin); err != nil {
+				return err
+			}
+			continue
+		}
+		file, err := os.Open(f)
+		if err != nil {
+			return err
+		}
+		err = split(file)
+		file.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DecodeObjects decodes one document into the objects it holds: none for
+// an empty document, the items of a List, or the object itself.
+func DecodeObjects(doc []byte) ([]map[string]any, error) {
+	obj, err := DecodeDocument(doc)
+	if err != nil || obj == nil {
+		return nil, err
+	}
+	items, ok := listItems(obj)
+	if !ok {
+		return []map[string]any{obj}, nil
+	}
+	out := make([]map[string]any, 0, len(items))
+	for i, item := range items {
+		m, ok := item.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("items[%d] is not an object", i)
+		}
+		out = append(out, m)
+	}
+	return out, nil
 }
 
 // DecodeDocument decodes one YAML or JSON document into an object. It
@@ -204,20 +321,26 @@ func DecodeDocument(doc []byte) (map[string]any, error) {
 	if len(trimmed) == 0 || isOnlyComments(trimmed) {
 		return nil, nil
 	}
-	js := trimmed
-	if trimmed[0] != '{' {
+	var v any
+	if trimmed[0] == '{' {
+		if err := utiljson.Unmarshal(trimmed, &v); err != nil {
+			return nil, err
+		}
+	} else {
+		// Decode YAML straight into Go values with the YAML 1.1 library
+		// that sigs.k8s.io/yaml (and so kubectl) uses, without its JSON
+		// round trip, then bring the values to their JSON forms.
+		var y any
+		if err := yaml.Unmarshal(doc, &y); err != nil {
+			return nil, err
+		}
 		var err error
-		js, err = yaml.YAMLToJSON(trimmed)
-		if err != nil {
+		if v, err = jsonValue(y, 0); err != nil {
 			return nil, err
 		}
 	}
-	if bytes.Equal(js, []byte("null")) {
+	if v == nil {
 		return nil, nil
-	}
-	var v any
-	if err := utiljson.Unmarshal(js, &v); err != nil {
-		return nil, err
 	}
 	m, ok := v.(map[string]any)
 	if !ok {

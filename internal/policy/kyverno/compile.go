@@ -36,7 +36,10 @@ type policy struct {
 	// broken is set when the policy did not compile: every evaluation
 	// returns an error with this message.
 	broken    string
-	jp        *jmespath.Interpreter
+	// usesImages is set when a rule may read the images variable, which is
+	// then computed for each request.
+	usesImages bool
+	jp         *jmespath.Interpreter
 	templates *templateCache
 }
 
@@ -183,6 +186,9 @@ func (d *Dialect) compile(doc engine.Document) (engine.Policy, field.ErrorList) 
 	rawRules, err := rawRuleMaps(doc.Object)
 	if err != nil {
 		errs = append(errs, field.Invalid(specPath.Child("rules"), nil, err.Error()))
+	}
+	if b, err := json.Marshal(rawRules); err != nil || strings.Contains(string(b), "images") {
+		p.usesImages = true
 	}
 	errs = append(errs, validateSpec(pd, specPath)...)
 

@@ -197,8 +197,10 @@ func (ec *evalContext) baseData() map[string]any {
 	}
 	data["serviceAccountName"] = saName
 	data["serviceAccountNamespace"] = saNamespace
-	if images := imagesOf(ec.object); images != nil {
-		data["images"] = images
+	if ec.p.usesImages {
+		if images := imagesOf(ec.object); images != nil {
+			data["images"] = images
+		}
 	}
 	if req.Preset != nil {
 		for k, v := range req.Preset.PolicyValues(ec.p.ref.Name) {
@@ -225,8 +227,10 @@ func (ec *evalContext) setObject(obj map[string]any) {
 		nbase[k] = v
 	}
 	nbase["request"] = nreq
-	if images := imagesOf(obj); images != nil {
-		nbase["images"] = images
+	if ec.p.usesImages {
+		if images := imagesOf(obj); images != nil {
+			nbase["images"] = images
+		}
 	}
 	ec.base = nbase
 }

@@ -14,16 +14,17 @@ import (
 // the resource that the overlay does not touch: null fields disappear and
 // merge-keyed lists lose entries whose keys repeat.
 //
-// Maps of the destination are merged in place; callers pass copies.
+// The destination is only read: the result is built from copies of it and
+// from the patch, which the merge owns and changes in place.
 
 // node is a value in the walk. A node that is not ok is missing (kyaml's nil
 // RNode); an ok node holding nil is a JSON null.
 type node struct {
 	v  any
 	ok bool
-	// same is set on a merge result that is the destination value itself,
-	// so that it need not be stored again.
-	same bool
+	// replaced is set on the merge of two maps that a "$patch: replace"
+	// directive resolved to the patch.
+	replaced bool
 }
 
 var missing = node{}
@@ -139,9 +140,9 @@ func merge(dest, origin node, s *schema, depth int) (node, error) {
 		if s.associative() {
 			return mergeAssociative(dest, origin, s, depth)
 		}
-		return replaceValue(dest, origin), nil
+		return replaceValue(dest, origin, depth)
 	case kindScalar:
-		return replaceValue(dest, origin), nil
+		return replaceValue(dest, origin, depth)
 	default:
 		return mergeMap(dest, origin, s, depth)
 	}
@@ -172,99 +173,88 @@ func resolveSchema(s *schema, dest, origin node) *schema {
 
 // replaceValue merges scalars and lists without merge keys: a present patch
 // value wins, null deletes.
-func replaceValue(dest, origin node) node {
+func replaceValue(dest, origin node, depth int) (node, error) {
 	if origin.ok {
 		if origin.v == nil {
-			return missing
+			return missing, nil
 		}
-		return origin
+		return origin, nil
 	}
 	if dest.v == nil {
-		return missing
+		return missing, nil
 	}
-	return node{v: dest.v, ok: true, same: true}
+	c, err := copyValue(dest.v, true, depth)
+	if err != nil {
+		return missing, err
+	}
+	return present(c), nil
 }
 
 func mergeMap(dest, origin node, s *schema, depth int) (node, error) {
-	var target node
-	switch {
-	case dest.missingOrNull():
+	om, _ := origin.v.(map[string]any)
+	if dest.missingOrNull() {
 		d := patchMerge
-		if om, ok := origin.v.(map[string]any); ok {
+		if om != nil {
 			d, _ = readDirective(om)
 		}
-		if d == patchDelete {
+		if d == patchDelete || om == nil {
+			// nothing to add, or a null: kyaml clears the field
 			return missing, nil
 		}
-		target = origin
-	case origin.isNull():
+		return mergeOwned(om, s, depth)
+	}
+	if origin.isNull() {
 		return missing, nil
-	default:
-		d := patchMerge
-		if om, ok := origin.v.(map[string]any); ok {
-			var err error
-			if d, err = readDirective(om); err != nil {
-				return missing, err
-			}
+	}
+	if om != nil {
+		d, err := readDirective(om)
+		if err != nil {
+			return missing, err
 		}
 		switch d {
 		case patchDelete:
 			return missing, nil
 		case patchReplace:
-			target = origin
-		default:
-			target = dest
+			r, err := mergeOwned(om, s, depth)
+			r.replaced = true
+			return r, err
 		}
 	}
-	tm, ok := target.v.(map[string]any)
-	if !ok {
-		// missing, or null: kyaml clears the field
-		return missing, nil
-	}
-	om, _ := origin.v.(map[string]any)
-	// Fields of the destination first; the ones the merge clears must not
-	// be visited again as fields of the patch alone.
-	var cleared []string
-	for k, v := range tm {
+	dm := dest.v.(map[string]any)
+	out := make(map[string]any, len(dm)+len(om))
+	for k, v := range dm {
 		o := missing
 		if ov, ok := om[k]; ok {
 			o = present(ov)
 		}
-		if err := setField(tm, k, present(v), o, s, depth); err != nil {
+		if err := setField(out, k, present(v), o, s, depth); err != nil {
 			return missing, err
-		}
-		if _, ok := tm[k]; !ok {
-			cleared = append(cleared, k)
 		}
 	}
 	for k, ov := range om {
-		if _, done := tm[k]; done || contains(cleared, k) {
+		if _, done := dm[k]; done {
 			continue
 		}
-		if err := setField(tm, k, missing, present(ov), s, depth); err != nil {
+		if err := setField(out, k, missing, present(ov), s, depth); err != nil {
 			return missing, err
 		}
 	}
-	return node{v: tm, ok: true, same: target.v != nil && !dest.missingOrNull() && sameMap(tm, dest.v)}, nil
+	return present(out), nil
 }
 
-// sameMap reports whether v is the map m.
-func sameMap(m map[string]any, v any) bool {
-	d, ok := v.(map[string]any)
-	return ok && len(d) == len(m) && (len(m) == 0 || &d == &m || mapID(d) == mapID(m))
-}
-
-func contains(keys []string, k string) bool {
-	for _, d := range keys {
-		if d == k {
-			return true
+// mergeOwned merges a map of the patch with itself, as kyaml does with a
+// value it adds: directives and nulls below it take effect.
+func mergeOwned(m map[string]any, s *schema, depth int) (node, error) {
+	for k, v := range m {
+		if err := setField(m, k, present(v), present(v), s, depth); err != nil {
+			return missing, err
 		}
 	}
-	return false
+	return present(m), nil
 }
 
-// setField merges one field and stores the result, deleting the field when
-// the result is missing or null.
+// setField merges one field and stores the result in m, deleting the field
+// when the result is missing or null.
 func setField(m map[string]any, k string, d, o node, s *schema, depth int) error {
 	r, err := merge(d, o, s.field(k), depth+1)
 	if err != nil {
@@ -286,34 +276,42 @@ type listRef struct {
 }
 
 func mergeAssociative(dest, origin node, s *schema, depth int) (node, error) {
-	var target node
+	var destRef, originRef *listRef
+	aliased := false
 	switch {
 	case dest.missingOrNull():
-		target = origin
+		// A list the patch adds merges with itself.
+		ol, ok := origin.v.([]any)
+		if !ok {
+			return missing, nil
+		}
+		destRef, aliased = &listRef{items: ol}, true
+		originRef = destRef
 	case origin.isNull():
 		return missing, nil
 	default:
-		target = dest
-	}
-	tl, ok := target.v.([]any)
-	if !ok {
-		return missing, nil
-	}
-	destRef := &listRef{items: tl}
-	var originRef *listRef
-	if origin.ok {
-		if target.ok && dest.missingOrNull() {
-			originRef = destRef
-		} else if ol, ok := origin.v.([]any); ok {
+		destRef = &listRef{items: dest.v.([]any)}
+		if origin.ok {
+			ol, _ := origin.v.([]any)
 			originRef = &listRef{items: ol}
-		} else {
-			originRef = &listRef{}
 		}
 	}
 	keys := s.keys
 	if len(keys) > 0 {
-		values := elementValues(destRef, originRef, keys)
-		return setAssociative(values, keys, destRef, originRef, s.elements(), depth)
+		if r, ok, err := mergeClean(destRef, originRef, keys, s.elements(), depth, aliased); ok || err != nil {
+			return r, err
+		}
+	}
+	if !aliased {
+		// The general algorithm changes the destination list as it goes.
+		c, err := copyValue(destRef.items, true, depth)
+		if err != nil {
+			return missing, err
+		}
+		destRef = &listRef{items: c.([]any)}
+	}
+	if len(keys) > 0 {
+		return setAssociative(elementValues(destRef, originRef, keys), keys, destRef, originRef, s.elements(), depth)
 	}
 	return setAssociative(primitiveValues(destRef, originRef), []string{""}, destRef, originRef, s.elements(), depth)
 }
@@ -387,25 +385,34 @@ func primitiveValues(dest, origin *listRef) [][]string {
 // validateKeys keeps the keys that have a value in at least one element, and
 // the matching values of one element; with no such key it keeps all.
 func validateKeys(valuesList [][]string, values, keys []string) ([]string, []string) {
-	valid := map[string]bool{}
+	// valid[i] is set when keys[i] has a value somewhere; keys hold at most
+	// a few names, and may repeat.
+	valid := make([]bool, len(keys))
+	found := false
 	for _, vals := range valuesList {
 		for i, v := range vals {
 			if v != "" {
-				valid[keys[i]] = true
+				for j, k := range keys {
+					if k == keys[i] {
+						valid[j] = true
+					}
+				}
+				found = true
 			}
 		}
 	}
-	if len(valid) == 0 {
+	if !found {
 		return keys, values
 	}
-	var validKeys, validValues []string
-	for _, k := range keys {
-		if valid[k] {
+	validKeys := make([]string, 0, len(keys))
+	for i, k := range keys {
+		if valid[i] {
 			validKeys = append(validKeys, k)
 		}
 	}
+	validValues := make([]string, 0, len(values))
 	for i, v := range values {
-		if v != "" || valid[keys[i]] {
+		if v != "" || valid[i] {
 			validValues = append(validValues, v)
 		}
 	}
@@ -449,38 +456,38 @@ func matchValues(a, b []string) (bool, []string) {
 }
 
 // elementByKeys returns the first element of src whose key fields hold the
-// given texts (kyaml's ElementList).
-func elementByKeys(src *listRef, keys, values []string) node {
+// given texts (kyaml's ElementList), and its index.
+func elementByKeys(src *listRef, keys, values []string) (node, int) {
 	if src == nil {
-		return missing
+		return missing, -1
 	}
 	keys, values = validateKeys([][]string{values}, values, keys)
 	if len(keys) == 0 || keys[0] == "" {
-		for _, item := range src.items {
+		for i, item := range src.items {
 			if nodeText(item) == values[0] {
-				return present(item)
+				return present(item), i
 			}
 		}
-		return missing
+		return missing, -1
 	}
-	for _, item := range src.items {
+	for i, item := range src.items {
 		m, ok := item.(map[string]any)
 		if !ok {
 			continue
 		}
 		match := true
-		for i, k := range keys {
+		for j, k := range keys {
 			v, has := m[k]
-			if !has || nodeText(v) != values[i] {
+			if !has || nodeText(v) != values[j] {
 				match = false
 				break
 			}
 		}
 		if match {
-			return present(m)
+			return present(m), i
 		}
 	}
-	return missing
+	return missing, -1
 }
 
 func isEmptyMap(v any) bool {
@@ -500,14 +507,18 @@ func setAssociative(valuesList [][]string, keys []string, dest, origin *listRef,
 			continue
 		}
 		validKeys, validValues = validateKeys(valuesList, values, keys)
-		d := elementByKeys(dest, validKeys, validValues)
+		d, at := elementByKeys(dest, validKeys, validValues)
 		o := missing
 		if origin != nil {
-			o = elementByKeys(origin, validKeys, validValues)
+			o, _ = elementByKeys(origin, validKeys, validValues)
 		}
 		val, err := merge(d, o, elem, depth+1)
 		if err != nil {
 			return missing, err
+		}
+		if at >= 0 && !val.replaced && kindOf(d.v) == kindMap && !val.missingOrNull() {
+			// kyaml merges the destination's element in place.
+			dest.items[at] = val.v
 		}
 		if val.missingOrNull() || isEmptyMap(val.v) {
 			if dest.items, err = setElement(dest.items, missing, validKeys, validValues); err != nil {
@@ -530,9 +541,18 @@ func setAssociative(valuesList [][]string, keys []string, dest, origin *listRef,
 				if k != "" {
 					return missing, wrongKind(kindMap, t)
 				}
-				// kyaml rewrites a scalar item as an untagged scalar
-				// with the same text, which re-reads its type.
-				val = present(resolvePlain(validValues[i]))
+				// kyaml rewrites the scalar item in place as an untagged
+				// scalar with the same text, which re-reads its type.
+				nv := resolvePlain(validValues[i])
+				if !o.ok {
+					for j, item := range dest.items {
+						if nodeText(item) == validValues[i] {
+							dest.items[j] = nv
+							break
+						}
+					}
+				}
+				val = present(nv)
 			}
 		}
 		if added, err = setElement(added, val, validKeys, validValues); err != nil {
@@ -668,4 +688,145 @@ func appendList(dst, src []any, keys []string) ([]any, error) {
 		}
 	}
 	return dst, nil
+}
+
+// tuples returns the merge key texts of each element, joined, when every
+// element is a non-empty map with a value for every key and no two elements
+// share their keys.
+func tuples(items []any, keys []string) ([]string, bool) {
+	out := make([]string, len(items))
+	for i, item := range items {
+		m, ok := item.(map[string]any)
+		if !ok || len(m) == 0 {
+			return nil, false
+		}
+		for j, k := range keys {
+			t := keyText(m, k)
+			if t == "" {
+				return nil, false
+			}
+			if j == 0 {
+				out[i] = t
+			} else {
+				out[i] += "\x00" + t
+			}
+		}
+	}
+	if len(out) <= 16 {
+		for i := range out {
+			for j := i + 1; j < len(out); j++ {
+				if out[i] == out[j] {
+					return nil, false
+				}
+			}
+		}
+		return out, true
+	}
+	seen := make(map[string]bool, len(out))
+	for _, t := range out {
+		if seen[t] {
+			return nil, false
+		}
+		seen[t] = true
+	}
+	return out, true
+}
+
+func indexOf(list []string, t string) int {
+	for i, e := range list {
+		if e == t {
+			return i
+		}
+	}
+	return -1
+}
+
+// mergeClean merges two clean lists (see tuples) and gives what
+// setAssociative gives for them, in linear rather than quadratic work: with
+// one merge key, the elements in the order of the patch and then of the
+// destination; with several, the patch's new elements and then the
+// destination's. ok is false when the lists are not clean.
+func mergeClean(dest, origin *listRef, keys []string, elem *schema, depth int, aliased bool) (node, bool, error) {
+	destT, ok := tuples(dest.items, keys)
+	if !ok {
+		return missing, false, nil
+	}
+	var originT []string
+	switch {
+	case origin == dest:
+		originT = destT
+	case origin != nil:
+		if originT, ok = tuples(origin.items, keys); !ok {
+			return missing, false, nil
+		}
+	}
+	type entry struct {
+		val     any
+		destPos int
+	}
+	entries := make([]entry, 0, len(destT)+len(originT))
+	// merged holds what ends up in place of each destination element.
+	merged := make([]any, len(destT))
+	add := func(d, o node, destPos int) error {
+		val, err := merge(d, o, elem, depth+1)
+		if err != nil {
+			return err
+		}
+		if val.missingOrNull() || isEmptyMap(val.v) {
+			return nil
+		}
+		if destPos >= 0 {
+			merged[destPos] = val.v
+			if val.replaced && !aliased {
+				// kyaml puts the destination's element back, untouched.
+				c, err := copyValue(dest.items[destPos], true, depth+1)
+				if err != nil {
+					return err
+				}
+				merged[destPos] = c
+			}
+		}
+		entries = append(entries, entry{val: val.v, destPos: destPos})
+		return nil
+	}
+	for i, t := range originT {
+		d := missing
+		pos := indexOf(destT, t)
+		if pos >= 0 {
+			d = present(dest.items[pos])
+		}
+		if err := add(d, present(origin.items[i]), pos); err != nil {
+			return missing, true, err
+		}
+	}
+	for i, t := range destT {
+		if origin != nil && indexOf(originT, t) >= 0 {
+			continue
+		}
+		if err := add(present(dest.items[i]), missing, i); err != nil {
+			return missing, true, err
+		}
+	}
+	out := make([]any, 0, len(entries))
+	if len(keys) == 1 {
+		for _, e := range entries {
+			if e.destPos >= 0 {
+				out = append(out, merged[e.destPos])
+			} else {
+				out = append(out, e.val)
+			}
+		}
+	} else {
+		for _, e := range entries {
+			if e.destPos < 0 {
+				out = append(out, e.val)
+			}
+		}
+		for _, m := range merged {
+			if m != nil {
+				out = append(out, m)
+			}
+		}
+	}
+	return present(out), true, nil
 }

@@ -41,11 +41,8 @@ func StrategicMerge(resource map[string]any, overlay any) (map[string]any, error
 	if err != nil {
 		return nil, fmt.Errorf("invalid patchStrategicMerge: %w", err)
 	}
-	r, err := copyValue(resource, true, 0)
-	if err != nil {
-		return nil, fmt.Errorf("invalid resource: %w", err)
-	}
-	pattern, res := p.(map[string]any), r.(map[string]any)
+	// Preprocessing and the merge only read the resource.
+	pattern, res := p.(map[string]any), resource
 
 	var cause error
 	if err := preprocess(pattern, res); err != nil {
