@@ -126,4 +126,3 @@ func (c *templateCache) get(v any, ec *evalContext) (*variables.Template, error)
 	c.mu.Unlock()
 	return t, nil
 }
-

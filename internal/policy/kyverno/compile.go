@@ -35,17 +35,17 @@ type policy struct {
 	properties    map[string]string
 	// broken is set when the policy did not compile: every evaluation
 	// returns an error with this message.
-	broken    string
+	broken string
 	// usesImages is set when a rule may read the images variable, which is
 	// then computed for each request.
 	usesImages bool
 	jp         *jmespath.Interpreter
-	templates *templateCache
+	templates  *templateCache
 }
 
 var _ engine.Policy = (*policy)(nil)
 
-func (p *policy) Ref() engine.PolicyRef         { return p.ref }
+func (p *policy) Ref() engine.PolicyRef        { return p.ref }
 func (p *policy) FailureAction() engine.Action { return p.failureAction }
 
 type ruleType int

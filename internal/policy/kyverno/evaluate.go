@@ -382,4 +382,3 @@ func podSpecOf(obj map[string]any) map[string]any {
 	}
 	return nil
 }
-

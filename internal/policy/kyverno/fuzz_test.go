@@ -31,7 +31,7 @@ func FuzzCompile(f *testing.F) {
 	pod := map[string]any{
 		"apiVersion": "v1", "kind": "Pod",
 		"metadata": map[string]any{"name": "p", "namespace": "default", "labels": map[string]any{"app": "x"}},
-		"spec": map[string]any{"containers": []any{map[string]any{"name": "c", "image": "nginx:1.0"}}},
+		"spec":     map[string]any{"containers": []any{map[string]any{"name": "c", "image": "nginx:1.0"}}},
 	}
 	dialect := kyverno.New()
 	f.Fuzz(func(t *testing.T, data []byte) {

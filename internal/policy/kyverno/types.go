@@ -21,23 +21,23 @@ type policyDoc struct {
 }
 
 type spec struct {
-	Rules                            []rule                 `json:"rules,omitempty"`
-	ApplyRules                       *string                `json:"applyRules,omitempty"`
-	FailurePolicy                    *string                `json:"failurePolicy,omitempty"`
-	ValidationFailureAction          string                 `json:"validationFailureAction,omitempty"`
-	ValidationFailureActionOverrides []actionOverride       `json:"validationFailureActionOverrides,omitempty"`
-	EmitWarning                      *bool                  `json:"emitWarning,omitempty"`
-	AuditWarning                     *bool                  `json:"auditWarning,omitempty"`
-	Admission                        *bool                  `json:"admission,omitempty"`
-	Background                       *bool                  `json:"background,omitempty"`
-	SchemaValidation                 *bool                  `json:"schemaValidation,omitempty"`
-	WebhookTimeoutSeconds            *int32                 `json:"webhookTimeoutSeconds,omitempty"`
-	MutateExistingOnPolicyUpdate     bool                   `json:"mutateExistingOnPolicyUpdate,omitempty"`
-	GenerateExistingOnPolicyUpdate   *bool                  `json:"generateExistingOnPolicyUpdate,omitempty"`
-	GenerateExisting                 bool                   `json:"generateExisting,omitempty"`
-	UseServerSideApply               bool                   `json:"useServerSideApply,omitempty"`
-	WebhookConfiguration             *webhookConfiguration  `json:"webhookConfiguration,omitempty"`
-	Evaluation                       map[string]any         `json:"evaluation,omitempty"`
+	Rules                            []rule                `json:"rules,omitempty"`
+	ApplyRules                       *string               `json:"applyRules,omitempty"`
+	FailurePolicy                    *string               `json:"failurePolicy,omitempty"`
+	ValidationFailureAction          string                `json:"validationFailureAction,omitempty"`
+	ValidationFailureActionOverrides []actionOverride      `json:"validationFailureActionOverrides,omitempty"`
+	EmitWarning                      *bool                 `json:"emitWarning,omitempty"`
+	AuditWarning                     *bool                 `json:"auditWarning,omitempty"`
+	Admission                        *bool                 `json:"admission,omitempty"`
+	Background                       *bool                 `json:"background,omitempty"`
+	SchemaValidation                 *bool                 `json:"schemaValidation,omitempty"`
+	WebhookTimeoutSeconds            *int32                `json:"webhookTimeoutSeconds,omitempty"`
+	MutateExistingOnPolicyUpdate     bool                  `json:"mutateExistingOnPolicyUpdate,omitempty"`
+	GenerateExistingOnPolicyUpdate   *bool                 `json:"generateExistingOnPolicyUpdate,omitempty"`
+	GenerateExisting                 bool                  `json:"generateExisting,omitempty"`
+	UseServerSideApply               bool                  `json:"useServerSideApply,omitempty"`
+	WebhookConfiguration             *webhookConfiguration `json:"webhookConfiguration,omitempty"`
+	Evaluation                       map[string]any        `json:"evaluation,omitempty"`
 }
 
 type webhookConfiguration struct {
@@ -131,12 +131,12 @@ type globalReference struct {
 }
 
 type apiCall struct {
-	URLPath  string         `json:"urlPath,omitempty"`
-	Method   string         `json:"method,omitempty"`
-	Data     []requestData  `json:"data,omitempty"`
-	Service  *serviceCall   `json:"service,omitempty"`
-	JMESPath string         `json:"jmesPath,omitempty"`
-	Default  any            `json:"default,omitempty"`
+	URLPath  string        `json:"urlPath,omitempty"`
+	Method   string        `json:"method,omitempty"`
+	Data     []requestData `json:"data,omitempty"`
+	Service  *serviceCall  `json:"service,omitempty"`
+	JMESPath string        `json:"jmesPath,omitempty"`
+	Default  any           `json:"default,omitempty"`
 }
 
 type requestData struct {
@@ -145,9 +145,9 @@ type requestData struct {
 }
 
 type serviceCall struct {
-	URL      string        `json:"url"`
-	Headers  []httpHeader  `json:"headers,omitempty"`
-	CABundle string        `json:"caBundle,omitempty"`
+	URL      string       `json:"url"`
+	Headers  []httpHeader `json:"headers,omitempty"`
+	CABundle string       `json:"caBundle,omitempty"`
 }
 
 type httpHeader struct {
@@ -156,20 +156,20 @@ type httpHeader struct {
 }
 
 type validation struct {
-	FailureAction                    *string          `json:"failureAction,omitempty"`
-	ValidationFailureAction          *string          `json:"validationFailureAction,omitempty"`
-	FailureActionOverrides           []actionOverride `json:"failureActionOverrides,omitempty"`
-	ValidationFailureActionOverrides []actionOverride `json:"validationFailureActionOverrides,omitempty"`
-	AllowExistingViolations          *bool            `json:"allowExistingViolations,omitempty"`
-	Message                          string           `json:"message,omitempty"`
-	Manifests                        map[string]any   `json:"manifests,omitempty"`
+	FailureAction                    *string             `json:"failureAction,omitempty"`
+	ValidationFailureAction          *string             `json:"validationFailureAction,omitempty"`
+	FailureActionOverrides           []actionOverride    `json:"failureActionOverrides,omitempty"`
+	ValidationFailureActionOverrides []actionOverride    `json:"validationFailureActionOverrides,omitempty"`
+	AllowExistingViolations          *bool               `json:"allowExistingViolations,omitempty"`
+	Message                          string              `json:"message,omitempty"`
+	Manifests                        map[string]any      `json:"manifests,omitempty"`
 	ForEach                          []forEachValidation `json:"foreach,omitempty"`
-	Pattern                          any              `json:"pattern,omitempty"`
-	AnyPattern                       any              `json:"anyPattern,omitempty"`
-	Deny                             *deny            `json:"deny,omitempty"`
-	PodSecurity                      any              `json:"podSecurity,omitempty"`
-	CEL                              map[string]any   `json:"cel,omitempty"`
-	Assert                           any              `json:"assert,omitempty"`
+	Pattern                          any                 `json:"pattern,omitempty"`
+	AnyPattern                       any                 `json:"anyPattern,omitempty"`
+	Deny                             *deny               `json:"deny,omitempty"`
+	PodSecurity                      any                 `json:"podSecurity,omitempty"`
+	CEL                              map[string]any      `json:"cel,omitempty"`
+	Assert                           any                 `json:"assert,omitempty"`
 }
 
 type deny struct {
