@@ -4,6 +4,15 @@
 package deps
 
 import (
+	_ "github.com/go-logr/logr"
+	_ "github.com/prometheus/client_golang/prometheus"
+	_ "k8s.io/client-go/kubernetes"
+	_ "sigs.k8s.io/controller-runtime/pkg/client"
+	_ "github.com/google/cel-go/cel"
+	_ "github.com/open-policy-agent/opa/v1/rego"
+	_ "k8s.io/apiextensions-apiserver/pkg/apiserver/schema"
+	_ "k8s.io/apiserver/pkg/admission/plugin/cel"
+	_ "k8s.io/apiserver/pkg/cel/library"
 	_ "github.com/blang/semver/v4"
 	_ "github.com/evanphx/json-patch/v5"
 	_ "github.com/google/go-cmp/cmp"

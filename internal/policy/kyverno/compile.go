@@ -187,9 +187,7 @@ func (d *Dialect) compile(doc engine.Document) (engine.Policy, field.ErrorList) 
 	if err != nil {
 		errs = append(errs, field.Invalid(specPath.Child("rules"), nil, err.Error()))
 	}
-	if b, err := json.Marshal(rawRules); err != nil || strings.Contains(string(b), "images") {
-		p.usesImages = true
-	}
+	p.usesImages = readsImages(rawRules, "")
 	errs = append(errs, validateSpec(pd, specPath)...)
 
 	// The policy's own rules, then the generated ones.
@@ -222,6 +220,37 @@ func (d *Dialect) compile(doc engine.Document) (engine.Policy, field.ErrorList) 
 		p.broken = errs.ToAggregate().Error()
 	}
 	return p, errs
+}
+
+// readsImages reports whether a rule may read the images variable: a
+// variable, foreach list or JMESPath expression that mentions it.
+func readsImages(v any, key string) bool {
+	switch t := v.(type) {
+	case string:
+		if !strings.Contains(t, "images") {
+			return false
+		}
+		return strings.Contains(t, "{{") || key == "list" || key == "jmesPath"
+	case map[string]any:
+		for k, e := range t {
+			if readsImages(e, k) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range t {
+			if readsImages(e, key) {
+				return true
+			}
+		}
+	case []map[string]any:
+		for _, e := range t {
+			if readsImages(e, key) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (p *policy) addProperty(k, v string) {

@@ -62,15 +62,14 @@ func (ec *evalContext) mutateRule(r *compiledRule) (engine.RuleResult, map[strin
 		}
 	}
 	if len(r.foreachM) > 0 {
-		patched, err := ec.mutateForeach(r, r.foreachM, ec.object, data, 0)
+		patched, applied, err := ec.mutateForeach(r, r.foreachM, ec.object, data, 0)
 		if err != nil {
 			return ec.result(r, engine.Mutation, engine.Error, err.Error()), nil
 		}
-		msg := successMessage(patched)
-		if reflect.DeepEqual(patched, ec.object) {
-			return ec.result(r, engine.Mutation, engine.Pass, msg), nil
+		if !applied {
+			return ec.result(r, engine.Mutation, engine.Skip, "0 elements processed"), nil
 		}
-		return ec.result(r, engine.Mutation, engine.Pass, msg), patched
+		return ec.result(r, engine.Mutation, engine.Pass, successMessage(patched)), patched
 	}
 	patched, skip, err := ec.applyPatch(r.overlay, r.json6902, ec.object, data)
 	switch {
@@ -105,60 +104,85 @@ func (ec *evalContext) applyPatch(overlay, json6902 *variables.Template, resourc
 	return nil, "", fmt.Errorf("empty mutate rule")
 }
 
-// mutateForeach runs foreach mutations: each element's patch applies to the
-// result of the previous one.
-func (ec *evalContext) mutateForeach(r *compiledRule, fes []*foreachMutate, resource map[string]any, data map[string]any, nesting int) (map[string]any, error) {
+// mutateForeach runs foreach mutations as Kyverno does: each foreach entry
+// patches the result of the previous one, and the context sees the resource
+// as it was when the entry started. It reports whether any entry changed
+// the resource.
+func (ec *evalContext) mutateForeach(r *compiledRule, fes []*foreachMutate, resource map[string]any, data map[string]any, nesting int) (map[string]any, bool, error) {
+	applied := false
 	for _, fe := range fes {
 		elements, err := evaluateList(fe.listQuery, data)
 		if err != nil {
-			return nil, fmt.Errorf("failed to evaluate list %s: %w", fe.list, err)
+			return nil, false, fmt.Errorf("failed to evaluate list %s: %w", fe.list, err)
 		}
-		order := make([]int, len(elements))
-		for i := range elements {
-			order[i] = i
-			if fe.order == "Descending" {
-				order[i] = len(elements) - 1 - i
-			}
+		patched, changed, err := ec.mutateElements(r, fe, elements, resource, data, nesting)
+		if err != nil {
+			return nil, false, fmt.Errorf("failed to mutate elements: %w", err)
 		}
-		for _, index := range order {
-			element := elements[index]
-			if element == nil {
-				continue
-			}
-			if err := ec.ctx.Err(); err != nil {
-				return nil, err
-			}
-			elemData := ec.withElement(r, withObject(data, resource), element, index, nesting)
-			elemData, err := ec.ruleData(&compiledRule{name: r.name}, elemData, fe.context)
-			if err != nil {
-				return nil, fmt.Errorf("failed to load to mutate.foreach[%d].context: %w", index, err)
-			}
-			if fe.preconditions != nil {
-				ok, _, err := ec.checkConditions(fe.preconditions, elemData)
-				if err != nil {
-					return nil, fmt.Errorf("failed to evaluate mutate.foreach[%d].preconditions: %w", index, err)
-				}
-				if !ok {
-					continue
-				}
-			}
-			if len(fe.nested) > 0 {
-				resource, err = ec.mutateForeach(r, fe.nested, resource, elemData, nesting+1)
-				if err != nil {
-					return nil, err
-				}
-				continue
-			}
-			patched, _, err := ec.applyPatch(fe.overlay, fe.json6902, resource, elemData)
-			if err != nil {
-				return nil, fmt.Errorf("failed to mutate elements: %w", err)
-			}
-			if patched != nil {
-				resource = patched
-			}
+		if changed {
+			applied = true
+			resource = patched
+			data = withObject(data, resource)
 		}
 	}
-	return resource, nil
+	return resource, applied, nil
+}
+
+// mutateElements applies one foreach entry to every element of its list.
+// Strategic merge patches go from the last element to the first unless the
+// entry orders them, as in Kyverno.
+func (ec *evalContext) mutateElements(r *compiledRule, fe *foreachMutate, elements []any, resource map[string]any, data map[string]any, nesting int) (map[string]any, bool, error) {
+	reverse := fe.overlay != nil
+	if fe.order != "" {
+		reverse = fe.order == "Descending"
+	}
+	patched := resource
+	changed := false
+	for i := range elements {
+		index := i
+		if reverse {
+			index = len(elements) - 1 - i
+		}
+		element := elements[index]
+		if element == nil {
+			continue
+		}
+		if err := ec.ctx.Err(); err != nil {
+			return nil, false, err
+		}
+		elemData := ec.withElement(r, data, element, index, nesting)
+		elemData, err := ec.ruleData(&compiledRule{name: r.name}, elemData, fe.context)
+		if err != nil {
+			return nil, false, fmt.Errorf("failed to load to mutate.foreach[%d].context: %w", index, err)
+		}
+		if fe.preconditions != nil {
+			ok, _, err := ec.checkConditions(fe.preconditions, elemData)
+			if err != nil {
+				return nil, false, fmt.Errorf("failed to evaluate mutate.foreach[%d].preconditions: %w", index, err)
+			}
+			if !ok {
+				continue
+			}
+		}
+		if len(fe.nested) > 0 {
+			out, applied, err := ec.mutateForeach(r, fe.nested, patched, elemData, nesting+1)
+			if err != nil {
+				return nil, false, err
+			}
+			if applied {
+				patched, changed = out, true
+			}
+			continue
+		}
+		out, _, err := ec.applyPatch(fe.overlay, fe.json6902, patched, elemData)
+		if err != nil {
+			return nil, false, err
+		}
+		if out != nil {
+			patched, changed = out, true
+		}
+	}
+	return patched, changed, nil
 }
 
 // withObject returns data with request.object replaced.

@@ -105,8 +105,8 @@ var corpusCases = map[string]corpusHooks{
 			return l
 		},
 	},
-	"other/add-labels":             {},
-	"other/add-env-vars-from-cm":   {},
+	"other/add-labels":                  {},
+	"other/add-env-vars-from-cm":        {},
 	"other/spread-pods-across-topology": {},
 	"other/add-tolerations": {
 		applies: func(_ string, res map[string]any) bool {
@@ -120,14 +120,14 @@ var corpusCases = map[string]corpusHooks{
 			return true
 		},
 	},
-	"other/add-pod-proxies":                       {},
-	"other/disable-automountserviceaccounttoken":  {},
-	"other/inject-sidecar-deployment":             {},
-	"other/apply-pss-restricted-profile":          {},
-	"other/always-pull-images":                    {},
-	"other/mitigate-log4shell":                    {},
-	"other/add-default-securitycontext":           {},
-	"other/add-ndots":                             {},
+	"other/add-pod-proxies":                      {},
+	"other/disable-automountserviceaccounttoken": {},
+	"other/inject-sidecar-deployment":            {},
+	"other/apply-pss-restricted-profile":         {},
+	"other/always-pull-images":                   {},
+	"other/mitigate-log4shell":                   {},
+	"other/add-default-securitycontext":          {},
+	"other/add-ndots":                            {},
 	"other/add-ttl-jobs": {
 		applies: func(_ string, res map[string]any) bool {
 			md, _ := res["metadata"].(map[string]any)

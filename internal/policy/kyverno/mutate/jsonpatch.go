@@ -122,13 +122,12 @@ type patcher struct {
 // selfValue returns the detached copy of the root.
 func (p *patcher) selfValue() any {
 	if !p.selfMade {
-		p.self = clone(p.selfSrc)
-		if m, ok := p.selfSrc.(map[string]any); ok {
-			if c, err := copyValue(m, true, 0); err == nil {
-				p.self = c
-			}
+		c, err := copyValue(p.selfSrc, true, 0)
+		if err != nil {
+			// a nullNode, which copyValue does not know
+			c = clone(p.selfSrc)
 		}
-		p.selfMade = true
+		p.self, p.selfMade = c, true
 	}
 	return p.self
 }
@@ -483,7 +482,7 @@ func (p *patcher) opValue(op jsonpatch.Operation) (any, error) {
 	if err := utiljson.Unmarshal([]byte(*raw), &v); err != nil {
 		return nil, err
 	}
-	if _, err := copyValue(v, false, 0); err != nil {
+	if err := checkDepth(v, 0); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -706,7 +705,7 @@ func testValue(op jsonpatch.Operation) (any, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, err
 	}
-	if _, err := copyValue(v, false, 0); err != nil {
+	if err := checkDepth(v, 0); err != nil {
 		return nil, err
 	}
 	return v, nil

@@ -23,9 +23,16 @@ var ErrEmptyRule = errors.New("empty mutate rule")
 // key only where the resource lacks it). Other anchors ("=()", "X()", "^()")
 // mean nothing in a mutation: Kyverno treats them as plain keys.
 //
-// It returns a *SkipError and a nil map when the result equals resource,
-// which is also what happens when an anchor condition fails; any other error
-// is a rule error. The returned map shares nothing with resource or overlay.
+// It returns a *SkipError and a nil map when the result equals resource;
+// when an anchor condition fails Kyverno merges an empty overlay instead,
+// which skips too unless the merge drops null fields of the resource. Any
+// other error is a rule error. The returned map shares nothing with resource
+// or overlay.
+//
+// A foreach applies one overlay per element, each to the result of the
+// previous one; Kyverno's default order for patchStrategicMerge is the last
+// element first (and the first element first for patchesJson6902), so that
+// the elements the overlays name keep their order.
 func StrategicMerge(resource map[string]any, overlay any) (map[string]any, error) {
 	if overlay == nil {
 		return nil, ErrEmptyRule

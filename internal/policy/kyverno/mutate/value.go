@@ -75,6 +75,28 @@ func copyValue(v any, normalize bool, depth int) (any, error) {
 	}
 }
 
+// checkDepth fails on values nested deeper than maxDepth.
+func checkDepth(v any, depth int) error {
+	if depth > maxDepth {
+		return errTooDeep
+	}
+	switch t := v.(type) {
+	case map[string]any:
+		for _, e := range t {
+			if err := checkDepth(e, depth+1); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for _, e := range t {
+			if err := checkDepth(e, depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // integral reports whether f is a whole number that fits in an int64, and
 // returns it as one.
 func integral(f float64) (int64, bool) {
