@@ -37,6 +37,38 @@ type GlobalContextGetter interface {
 	GlobalContext(ctx context.Context, name, projection string) (any, error)
 }
 
+// InventoryLister returns the objects that policies may look up besides the
+// request (Gatekeeper's data.inventory): the objects the server syncs, or
+// the ones a test suite provides.
+type InventoryLister interface {
+	Inventory(ctx context.Context) ([]map[string]any, error)
+}
+
+// ExternalDataProvider answers external data requests: Gatekeeper's
+// external_data builtin and the providers it names.
+type ExternalDataProvider interface {
+	// ExternalData sends keys to the named provider and returns its answer.
+	// A provider that cannot be reached is an error; errors the provider
+	// reports for single keys are in the response.
+	ExternalData(ctx context.Context, provider string, keys []string) (ExternalDataResponse, error)
+}
+
+// ExternalDataResponse is a provider's answer, in the shape of Gatekeeper's
+// ProviderResponse.
+type ExternalDataResponse struct {
+	Items       []ExternalDataItem
+	SystemError string
+	// StatusCode is the HTTP status of the provider's answer.
+	StatusCode int
+}
+
+// ExternalDataItem is the provider's answer for one key.
+type ExternalDataItem struct {
+	Key   string
+	Value any
+	Error string
+}
+
 // Cluster bundles the cluster data that policies may read. Every field may be
 // nil; a policy that needs a missing source gets an error result.
 type Cluster struct {
@@ -45,4 +77,6 @@ type Cluster struct {
 	API           APICaller
 	Services      ServiceCaller
 	GlobalContext GlobalContextGetter
+	Inventory     InventoryLister
+	ExternalData  ExternalDataProvider
 }
