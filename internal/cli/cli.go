@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -54,7 +55,7 @@ type IO struct {
 
 // Run runs the command line and returns the process exit code.
 func Run(args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return RunWith(ctx, args, IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
 }
@@ -89,7 +90,7 @@ func newRoot(stdio IO) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newTestCommand(stdio), newApplyCommand(stdio), newVersionCommand(stdio))
+	root.AddCommand(newTestCommand(stdio), newApplyCommand(stdio), newServeCommand(stdio), newVersionCommand(stdio))
 	return root
 }
 

@@ -123,6 +123,21 @@ type Set struct {
 // Policies returns the compiled policies in evaluation order.
 func (s *Set) Policies() []Policy { return append([]Policy(nil), s.policies...) }
 
+// Select returns the set of the policies that keep accepts, in the same
+// order. It shares the compiled policies; both sets stay immutable.
+func (s *Set) Select(keep func(Policy) bool) *Set {
+	out := &Set{errors: s.errors}
+	for _, p := range s.policies {
+		if keep(p) {
+			out.policies = append(out.policies, p)
+		}
+	}
+	return out
+}
+
+// Len returns the number of policies in the set.
+func (s *Set) Len() int { return len(s.policies) }
+
 // Errors returns the problems found while compiling the set.
 func (s *Set) Errors() field.ErrorList { return s.errors }
 
@@ -167,11 +182,6 @@ func (s *Set) Evaluate(ctx context.Context, req Request, cluster Cluster) Result
 }
 
 func (s *Set) finish(res Result, original, final map[string]any) Result {
-	for _, rr := range res.Rules {
-		if rr.Action == ActionWarn && (rr.Verdict == Fail || rr.Verdict == Warn || rr.Verdict == Error) && rr.Message != "" {
-			res.Warnings = append(res.Warnings, rr.Message)
-		}
-	}
 	res.Warnings = dedupe(res.Warnings)
 	if final != nil && !sameMap(original, final) {
 		res.Object = final

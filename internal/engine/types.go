@@ -164,7 +164,9 @@ type Result struct {
 	Object map[string]any
 	// original is the request's object, for Patch.
 	original map[string]any
-	// Warnings are the messages to return as admission warnings.
+	// Warnings are extra warnings the dialects returned. The warnings of
+	// rules with ActionWarn are in Rules; the admission adapter renders them
+	// in each dialect's words.
 	Warnings []string
 	// Incomplete is set when evaluation stopped early (deadline, cancellation);
 	// it says what was not evaluated.

@@ -1,0 +1,247 @@
+// Package webhook serves the admission webhooks over HTTPS: one validating
+// and one mutating webhook per dialect and failure policy, each dispatching
+// to its policies inside. It bounds every request (body size, the deadline
+// the API server gives, panic recovery that still answers the request's UID)
+// and exposes /metrics, /healthz and /readyz. Decisions come from the
+// engine; rendering from the admission package.
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/portcullis-dev/portcullis/internal/admission"
+	"github.com/portcullis-dev/portcullis/internal/engine"
+)
+
+// MaxRequestBytes bounds an AdmissionReview body. The API server sends
+// objects of up to about 3 MiB, twice for updates.
+const MaxRequestBytes = 7 << 20
+
+// DefaultTimeout is the evaluation deadline when the API server gives none.
+const DefaultTimeout = 10 * time.Second
+
+// Endpoint is one webhook the server serves.
+type Endpoint struct {
+	// Name is the webhook's name, which kubectl prints in every denial,
+	// e.g. "validate.kyverno.svc-fail".
+	Name string
+	// Path is the URL path, e.g. "/validate/fail".
+	Path string
+	// Dialect is the dialect whose policies the endpoint evaluates.
+	Dialect string
+	// Phase is PhaseValidate or PhaseMutate.
+	Phase engine.Phase
+	// Ignore is set for the endpoints of failurePolicy Ignore policies:
+	// their errors do not deny.
+	Ignore bool
+}
+
+// Endpoints are every webhook portcullis can serve, with the names and
+// paths of the controllers whose policies they run.
+var Endpoints = []Endpoint{
+	{Name: "validate.kyverno.svc-fail", Path: "/validate/fail", Dialect: "kyverno", Phase: engine.PhaseValidate},
+	{Name: "validate.kyverno.svc-ignore", Path: "/validate/ignore", Dialect: "kyverno", Phase: engine.PhaseValidate, Ignore: true},
+	{Name: "mutate.kyverno.svc-fail", Path: "/mutate/fail", Dialect: "kyverno", Phase: engine.PhaseMutate},
+	{Name: "mutate.kyverno.svc-ignore", Path: "/mutate/ignore", Dialect: "kyverno", Phase: engine.PhaseMutate, Ignore: true},
+	{Name: "validation.gatekeeper.sh", Path: "/v1/admit", Dialect: "gatekeeper", Phase: engine.PhaseValidate},
+	{Name: "policy.sigstore.dev", Path: "/validations", Dialect: "sigstore", Phase: engine.PhaseValidate},
+	{Name: "defaulting.policy.sigstore.dev", Path: "/mutations", Dialect: "sigstore", Phase: engine.PhaseMutate},
+}
+
+// Selects reports whether a policy belongs to the endpoint: its dialect and
+// its failure policy.
+func (e Endpoint) Selects(p engine.Policy) bool {
+	if p.Ref().Dialect != e.Dialect {
+		return false
+	}
+	if e.Dialect == "kyverno" {
+		return (p.FailureAction() == engine.ActionDeny) != e.Ignore
+	}
+	return true
+}
+
+// Snapshot is what the server evaluates against: immutable, swapped as a
+// whole when policies change.
+type Snapshot struct {
+	// Sets holds the policies of each endpoint, by path.
+	Sets map[string]*engine.Set
+	// Cluster is the cluster data the policies read.
+	Cluster engine.Cluster
+}
+
+// NewSnapshot splits a compiled set by endpoint.
+func NewSnapshot(set *engine.Set, cluster engine.Cluster) *Snapshot {
+	s := &Snapshot{Sets: map[string]*engine.Set{}, Cluster: cluster}
+	for _, e := range Endpoints {
+		s.Sets[e.Path] = set.Select(e.Selects)
+	}
+	return s
+}
+
+// Server is the webhook server.
+type Server struct {
+	snapshot atomic.Pointer[Snapshot]
+	ready    func() error
+	metrics  *Metrics
+	log      logr.Logger
+}
+
+// New returns a server. ready reports whether every policy source has
+// synced; until it returns nil, admission requests get HTTP 503 so that the
+// API server applies the webhook's failure policy, and /readyz fails.
+func New(log logr.Logger, metrics *Metrics, ready func() error) *Server {
+	if ready == nil {
+		ready = func() error { return nil }
+	}
+	return &Server{log: log, metrics: metrics, ready: ready}
+}
+
+// Update installs a new snapshot.
+func (s *Server) Update(snap *Snapshot) { s.snapshot.Store(snap) }
+
+// Ready reports whether the server can admit requests: a snapshot is
+// installed and every source has synced.
+func (s *Server) Ready() error {
+	if s.snapshot.Load() == nil {
+		return errors.New("policies are not loaded yet")
+	}
+	return s.ready()
+}
+
+// Handler returns the HTTP handler with every endpoint, /metrics, /healthz
+// and /readyz.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, e := range Endpoints {
+		mux.Handle(e.Path, s.endpoint(e))
+	}
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := s.Ready(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	if s.metrics != nil {
+		mux.Handle("/metrics", s.metrics.Handler())
+	}
+	return mux
+}
+
+// ServedEndpoints returns the endpoints that have policies in the current
+// snapshot.
+func (s *Server) ServedEndpoints() []Endpoint {
+	snap := s.snapshot.Load()
+	var out []Endpoint
+	for _, e := range Endpoints {
+		if snap != nil && snap.Sets[e.Path] != nil && snap.Sets[e.Path].Len() > 0 {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (s *Server) endpoint(e Endpoint) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		if r.Method != http.MethodPost {
+			http.Error(w, "admission reviews are POSTed", http.StatusMethodNotAllowed)
+			return
+		}
+		if err := s.Ready(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, MaxRequestBytes+1))
+		if err != nil {
+			http.Error(w, "failed to read the request body", http.StatusBadRequest)
+			return
+		}
+		if len(body) > MaxRequestBytes {
+			http.Error(w, fmt.Sprintf("request body larger than %d bytes", MaxRequestBytes), http.StatusRequestEntityTooLarge)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), deadline(r))
+		defer cancel()
+		review, resp := s.review(ctx, e, body)
+		out, err := admission.Encode(review, resp)
+		if err != nil {
+			http.Error(w, "failed to encode the response", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(out)
+		if s.metrics != nil {
+			s.metrics.observe(e, review, resp, time.Since(start))
+		}
+	})
+}
+
+// deadline returns the time evaluation may take: the API server's timeout
+// parameter minus a margin for the round trip, or DefaultTimeout.
+func deadline(r *http.Request) time.Duration {
+	t := DefaultTimeout
+	if v := r.URL.Query().Get("timeout"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil && d > 0 {
+			t = d
+		}
+	}
+	margin := t / 10
+	if margin > time.Second {
+		margin = time.Second
+	}
+	return t - margin
+}
+
+// review decodes, evaluates and answers one request. A panic anywhere is
+// recovered and still answered with the request's UID.
+func (s *Server) review(ctx context.Context, e Endpoint, body []byte) (review *admission.Review, resp *admissionv1.AdmissionResponse) {
+	defer func() {
+		if p := recover(); p != nil {
+			uid := admission.UID(body)
+			s.log.Error(fmt.Errorf("panic: %v", p), "recovered while handling an admission request", "webhook", e.Name, "uid", uid)
+			resp = admission.Errored(uid, fmt.Errorf("internal error while evaluating policies"), e.Ignore)
+		}
+	}()
+	review, err := admission.Decode(body)
+	if err != nil {
+		return nil, admission.Errored(admission.UID(body), err, e.Ignore)
+	}
+	req, err := admission.EngineRequest(review.Request, e.Phase)
+	if err != nil {
+		return review, admission.Errored(review.Request.UID, err, e.Ignore)
+	}
+	snap := s.snapshot.Load()
+	set := snap.Sets[e.Path]
+	if set == nil || set.Len() == 0 {
+		return review, admission.Allow(review.Request.UID, nil)
+	}
+	res := set.Evaluate(ctx, req, snap.Cluster)
+	resp, err = admission.Respond(review.Request, res, admission.FormatFor(e.Dialect), e.Ignore)
+	if err != nil {
+		return review, admission.Errored(review.Request.UID, err, e.Ignore)
+	}
+	if s.metrics != nil {
+		s.metrics.results(res)
+	}
+	if !resp.Allowed {
+		s.log.Info("denied", "webhook", e.Name, "uid", review.Request.UID, "operation", review.Request.Operation,
+			"kind", review.Request.Kind.Kind, "namespace", review.Request.Namespace, "name", review.Request.Name,
+			"dryRun", req.DryRun, "message", strings.TrimSpace(resp.Result.Message))
+	}
+	return review, resp
+}
