@@ -65,6 +65,46 @@ spec:
 	}
 }
 
+// seedOverlay is the overlay of the seed policy
+// kyverno-add-default-resources.yaml once "{{ element.name }}" is
+// substituted with name.
+func seedOverlay(name any) any {
+	return map[string]any{"spec": map[string]any{"containers": []any{map[string]any{
+		"name": name,
+		"resources": map[string]any{
+			"requests": map[string]any{"+(memory)": "128Mi", "+(cpu)": "100m"},
+			"limits":   map[string]any{"+(memory)": "512Mi", "+(cpu)": "500m"},
+		},
+	}}}}
+}
+
+// BenchmarkStrategicMergeSeedForeach runs the foreach of the seed policy
+// kyverno-add-default-resources.yaml as the engine does: one overlay per
+// container, last container first, each applied to the previous result. One
+// op is the whole foreach on one Pod.
+func BenchmarkStrategicMergeSeedForeach(b *testing.B) {
+	for _, n := range []int{1, 3, 10} {
+		pod := benchPod(b, n)
+		containers := pod["spec"].(map[string]any)["containers"].([]any)
+		overlays := make([]any, len(containers))
+		for i, c := range containers {
+			overlays[i] = seedOverlay(c.(map[string]any)["name"])
+		}
+		b.Run(fmt.Sprintf("containers=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				res := pod
+				for j := len(overlays) - 1; j >= 0; j-- {
+					got, err := StrategicMerge(res, overlays[j])
+					if err == nil {
+						res = got
+					}
+				}
+			}
+		})
+	}
+}
+
 func BenchmarkJSON6902(b *testing.B) {
 	for _, n := range []int{1, 3, 10} {
 		pod := benchPod(b, n)

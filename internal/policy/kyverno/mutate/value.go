@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 )
 
@@ -75,6 +76,54 @@ func copyValue(v any, normalize bool, depth int) (any, error) {
 	}
 }
 
+// normalized reports whether copyValue(v, true, depth) would return a value
+// identical to v: no number to convert, no nil map or list (which copyValue
+// turns into an empty one), no NaN (which is not equal to itself, so that a
+// shared copy would compare differently from a fresh one), and no value
+// nested too deeply. A normalized value can be shared instead of copied.
+func normalized(v any, depth int) bool {
+	if depth > maxDepth {
+		return false
+	}
+	switch t := v.(type) {
+	case map[string]any:
+		if t == nil {
+			return false
+		}
+		for _, e := range t {
+			if !normalized(e, depth+1) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		if t == nil {
+			return false
+		}
+		for _, e := range t {
+			if !normalized(e, depth+1) {
+				return false
+			}
+		}
+		return true
+	case nil, string, bool, int64:
+		return true
+	case float64:
+		_, isInt := integral(t)
+		return !isInt && t == t
+	}
+	return false
+}
+
+// copyNormalized returns what copyValue(v, true, depth) returns, sharing v
+// instead of copying it when that changes nothing (see normalized).
+func copyNormalized(v any, depth int) (any, error) {
+	if normalized(v, depth) {
+		return v, nil
+	}
+	return copyValue(v, true, depth)
+}
+
 // checkDepth fails on values nested deeper than maxDepth.
 func checkDepth(v any, depth int) error {
 	if depth > maxDepth {
@@ -128,13 +177,19 @@ func clone(v any) any {
 }
 
 // jsonEqual reports whether a and b are the same JSON document: numbers are
-// compared by value whatever their Go type.
+// compared by value whatever their Go type. Maps and lists that a and b
+// share are equal without a walk, so comparing a result with the resource it
+// shares most of its subtrees with costs little. Callers must not share a
+// subtree that holds a NaN, which is not equal to itself.
 func jsonEqual(a, b any) bool {
 	switch ta := a.(type) {
 	case map[string]any:
 		tb, ok := b.(map[string]any)
 		if !ok || len(ta) != len(tb) {
 			return false
+		}
+		if sameMap(ta, tb) {
+			return true
 		}
 		for k, va := range ta {
 			vb, ok := tb[k]
@@ -147,6 +202,9 @@ func jsonEqual(a, b any) bool {
 		tb, ok := b.([]any)
 		if !ok || len(ta) != len(tb) {
 			return false
+		}
+		if len(ta) > 0 && &ta[0] == &tb[0] {
+			return true
 		}
 		for i := range ta {
 			if !jsonEqual(ta[i], tb[i]) {
@@ -178,6 +236,11 @@ func jsonEqual(a, b any) bool {
 		}
 		return fa == fb
 	}
+}
+
+// sameMap reports whether a and b are the same map, not merely equal ones.
+func sameMap(a, b map[string]any) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
 // toFloat converts a JSON number of any supported Go type to float64.
