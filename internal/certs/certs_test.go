@@ -3,8 +3,8 @@ package certs
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -25,10 +25,14 @@ func TestIssueAndServe(t *testing.T) {
 	if err := store.Replace(certPEM, keyPEM); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok")) }))
-	srv.TLS = store.TLSConfig()
-	srv.StartTLS()
-	defer srv.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok")) }), TLSConfig: store.TLSConfig()}
+	go hs.ServeTLS(ln, "", "")
+	defer hs.Close()
+	srv := struct{ URL string }{"https://" + ln.Addr().String()}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca.CertPEM)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
