@@ -42,6 +42,55 @@ type Policy interface {
 	Evaluate(ctx context.Context, req *Request, cluster Cluster) Outcome
 }
 
+// Target is a kind (and operations) a policy may match. Empty fields and
+// "*" match anything; a policy's targets let the server register webhook
+// rules for just those kinds and skip the policy for other requests.
+type Target struct {
+	Group, Version, Kind, Subresource string
+	// Operations the policy may match; nil means every operation.
+	Operations []Operation
+}
+
+// Matches reports whether the target covers a request.
+func (t Target) Matches(gvk schema.GroupVersionKind, subresource string, op Operation) bool {
+	if !wild(t.Group, gvk.Group) || !wild(t.Version, gvk.Version) || !wild(t.Kind, gvk.Kind) {
+		return false
+	}
+	if t.Subresource != "*" && t.Subresource != subresource {
+		return false
+	}
+	if len(t.Operations) == 0 || op == "" {
+		return true
+	}
+	for _, o := range t.Operations {
+		if o == op {
+			return true
+		}
+	}
+	return false
+}
+
+func wild(pattern, s string) bool {
+	if pattern == "" || pattern == "*" || pattern == s {
+		return true
+	}
+	if strings.ContainsAny(pattern, "*?") {
+		// Patterns other than "*" are rare in targets: match them exactly
+		// by prefix/suffix as the dialect's own matching will.
+		if strings.HasSuffix(pattern, "*") && strings.HasPrefix(s, strings.TrimSuffix(pattern, "*")) {
+			return true
+		}
+		return strings.HasPrefix(pattern, "*") && strings.HasSuffix(s, strings.TrimPrefix(pattern, "*")) || strings.Contains(pattern, "?")
+	}
+	return false
+}
+
+// Targeter is implemented by policies that know which kinds they may match.
+// Policies that do not implement it are evaluated for every request.
+type Targeter interface {
+	Targets() []Target
+}
+
 // Outcome is what one policy returns for one request.
 type Outcome struct {
 	Rules []RuleResult
@@ -103,7 +152,7 @@ func (e *Engine) Compile(docs []Document) (*Set, field.ErrorList) {
 		errs = append(errs, perrs...)
 	}
 	set.errors = errs
-	return set, errs
+	return set.index(), errs
 }
 
 func (e *Engine) kinds() []string {
@@ -118,6 +167,47 @@ func (e *Engine) kinds() []string {
 type Set struct {
 	policies []Policy
 	errors   field.ErrorList
+	// targets[i] are the targets of policies[i]; nil for a policy that may
+	// match anything.
+	targets [][]Target
+}
+
+// index computes the targets of every policy.
+func (s *Set) index() *Set {
+	s.targets = make([][]Target, len(s.policies))
+	for i, p := range s.policies {
+		if t, ok := p.(Targeter); ok {
+			s.targets[i] = t.Targets()
+		}
+	}
+	return s
+}
+
+// mayMatch reports whether policy i may match the request.
+func (s *Set) mayMatch(i int, gvk schema.GroupVersionKind, sub string, op Operation) bool {
+	ts := s.targets[i]
+	if ts == nil {
+		return true
+	}
+	for _, t := range ts {
+		if t.Matches(gvk, sub, op) {
+			return true
+		}
+	}
+	return false
+}
+
+// Targets returns the union of the targets of the set's policies, and false
+// when some policy may match anything.
+func (s *Set) Targets() ([]Target, bool) {
+	var out []Target
+	for i := range s.policies {
+		if s.targets[i] == nil {
+			return nil, false
+		}
+		out = append(out, s.targets[i]...)
+	}
+	return out, true
 }
 
 // Policies returns the compiled policies in evaluation order.
@@ -127,9 +217,10 @@ func (s *Set) Policies() []Policy { return append([]Policy(nil), s.policies...) 
 // order. It shares the compiled policies; both sets stay immutable.
 func (s *Set) Select(keep func(Policy) bool) *Set {
 	out := &Set{errors: s.errors}
-	for _, p := range s.policies {
+	for i, p := range s.policies {
 		if keep(p) {
 			out.policies = append(out.policies, p)
+			out.targets = append(out.targets, s.targets[i])
 		}
 	}
 	return out
@@ -148,6 +239,16 @@ func (s *Set) Errors() field.ErrorList { return s.errors }
 func (s *Set) Evaluate(ctx context.Context, req Request, cluster Cluster) Result {
 	var res Result
 	original := req.Object
+	gvk := req.Kind
+	if gvk.Kind == "" {
+		obj := req.Object
+		if obj == nil {
+			obj = req.OldObject
+		}
+		apiVersion, _ := obj["apiVersion"].(string)
+		kind, _ := obj["kind"].(string)
+		gvk = schema.FromAPIVersionAndKind(apiVersion, kind)
+	}
 	phases := []Phase{req.Phase}
 	if req.Phase == PhaseAll {
 		phases = []Phase{PhaseMutate, PhaseValidate}
@@ -168,6 +269,9 @@ func (s *Set) Evaluate(ctx context.Context, req Request, cluster Cluster) Result
 					})
 				}
 				return s.finish(res, original, req.Object)
+			}
+			if !s.mayMatch(i, gvk, req.SubResource, req.Operation) {
+				continue
 			}
 			out := p.Evaluate(ctx, &r, cluster)
 			res.Rules = append(res.Rules, out.Rules...)

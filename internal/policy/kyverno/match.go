@@ -1,6 +1,8 @@
 package kyverno
 
 import (
+	"sort"
+
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -282,6 +284,46 @@ func stringMap(v any) map[string]string {
 	for k, e := range m {
 		if s, ok := e.(string); ok {
 			out[k] = s
+		}
+	}
+	return out
+}
+
+// targets lists the kinds and operations a rule's match block may select,
+// or nil when it may select anything (a filter without kinds).
+func (m *matcher) targets() []engine.Target {
+	if m == nil {
+		return nil
+	}
+	filters := m.any
+	if len(m.all) > 0 {
+		// Every filter must hold: the kinds of any one of them bound it.
+		// Use the first filter that names kinds.
+		for _, f := range m.all {
+			if len(f.kinds) > 0 {
+				filters = []*filter{f}
+				break
+			}
+		}
+		if len(filters) == 0 {
+			return nil
+		}
+	}
+	if m.single != nil {
+		filters = []*filter{m.single}
+	}
+	var out []engine.Target
+	for _, f := range filters {
+		if len(f.kinds) == 0 {
+			return nil
+		}
+		var ops []engine.Operation
+		for op := range f.operations {
+			ops = append(ops, engine.Operation(op))
+		}
+		sort.Slice(ops, func(i, j int) bool { return ops[i] < ops[j] })
+		for _, k := range f.kinds {
+			out = append(out, engine.Target{Group: k.Group, Version: k.Version, Kind: k.Kind, Subresource: "*", Operations: ops})
 		}
 	}
 	return out
