@@ -22,6 +22,7 @@ import (
 )
 
 type serveOptions struct {
+	cluster    clusterOptions
 	policies   []string
 	addr       string
 	certFile   string
@@ -54,6 +55,7 @@ Once ready it prints one line per webhook it serves: "webhook: <name> <URL>".`,
 	cmd.Flags().StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	cmd.Flags().StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	cmd.Flags().DurationVar(&o.drainAfter, "shutdown-timeout", 10*time.Second, "how long to drain connections on shutdown")
+	o.cluster.addFlags(cmd)
 	return cmd
 }
 
@@ -78,8 +80,11 @@ func runServe(ctx context.Context, stdio IO, o serveOptions) error {
 	if err != nil {
 		return badInput(err)
 	}
+	if o.cluster.enabled() {
+		return runServeCluster(ctx, stdio, log, o)
+	}
 	if len(o.policies) == 0 {
-		return badInput(errors.New("serve needs --policies"))
+		return badInput(errors.New("serve needs --policies (or --kubeconfig, or to run in a cluster)"))
 	}
 	if (o.certFile == "") != (o.keyFile == "") {
 		return badInput(errors.New("--tls-cert-file and --tls-private-key-file go together"))
