@@ -12,6 +12,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionv1beta1 "k8s.io/api/admission/v1beta1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -21,50 +22,75 @@ import (
 )
 
 // Review is a decoded AdmissionReview, remembering the version it came in
-// so that the response uses the same one.
+// so that the response uses the same one. The request's object, old object
+// and options are decoded once, into unstructured values; Request holds the
+// rest (its RawExtensions are empty).
 type Review struct {
 	// APIVersion is admission.k8s.io/v1 or admission.k8s.io/v1beta1.
 	APIVersion string
 	Request    *admissionv1.AdmissionRequest
+	Object     map[string]any
+	OldObject  map[string]any
+	Options    map[string]any
 }
 
 // ErrNoRequest is returned for a review without a request.
 var ErrNoRequest = errors.New("admission review has no request")
 
+// wireReview is an AdmissionReview of either version (they have the same
+// fields) with the embedded objects decoded straight into maps, so that
+// the body is parsed in one pass.
+type wireReview struct {
+	APIVersion string       `json:"apiVersion"`
+	Request    *wireRequest `json:"request"`
+}
+
+type wireRequest struct {
+	UID                types.UID                    `json:"uid"`
+	Kind               metav1.GroupVersionKind      `json:"kind"`
+	Resource           metav1.GroupVersionResource  `json:"resource"`
+	SubResource        string                       `json:"subResource,omitempty"`
+	RequestKind        *metav1.GroupVersionKind     `json:"requestKind,omitempty"`
+	RequestResource    *metav1.GroupVersionResource `json:"requestResource,omitempty"`
+	RequestSubResource string                       `json:"requestSubResource,omitempty"`
+	Name               string                       `json:"name,omitempty"`
+	Namespace          string                       `json:"namespace,omitempty"`
+	Operation          admissionv1.Operation        `json:"operation"`
+	UserInfo           authenticationv1.UserInfo    `json:"userInfo"`
+	Object             map[string]any               `json:"object,omitempty"`
+	OldObject          map[string]any               `json:"oldObject,omitempty"`
+	DryRun             *bool                        `json:"dryRun,omitempty"`
+	Options            map[string]any               `json:"options,omitempty"`
+}
+
 // Decode reads an AdmissionReview in either version.
 func Decode(body []byte) (*Review, error) {
-	var meta metav1.TypeMeta
-	if err := json.Unmarshal(body, &meta); err != nil {
+	var w wireReview
+	if err := utiljson.Unmarshal(body, &w); err != nil {
 		return nil, fmt.Errorf("failed to decode admission review: %w", err)
 	}
-	switch meta.APIVersion {
-	case admissionv1.SchemeGroupVersion.String(), "":
-		var r admissionv1.AdmissionReview
-		if err := json.Unmarshal(body, &r); err != nil {
-			return nil, fmt.Errorf("failed to decode admission review: %w", err)
-		}
-		if r.Request == nil {
-			return nil, ErrNoRequest
-		}
-		return &Review{APIVersion: admissionv1.SchemeGroupVersion.String(), Request: r.Request}, nil
+	switch w.APIVersion {
+	case "", admissionv1.SchemeGroupVersion.String():
+		w.APIVersion = admissionv1.SchemeGroupVersion.String()
 	case admissionv1beta1.SchemeGroupVersion.String():
-		var r admissionv1beta1.AdmissionReview
-		if err := json.Unmarshal(body, &r); err != nil {
-			return nil, fmt.Errorf("failed to decode admission review: %w", err)
-		}
-		if r.Request == nil {
-			return nil, ErrNoRequest
-		}
-		// The two versions have the same fields.
-		var req admissionv1.AdmissionRequest
-		b, _ := json.Marshal(r.Request)
-		if err := json.Unmarshal(b, &req); err != nil {
-			return nil, fmt.Errorf("failed to convert admission request: %w", err)
-		}
-		return &Review{APIVersion: meta.APIVersion, Request: &req}, nil
 	default:
-		return nil, fmt.Errorf("unsupported admission review version %q", meta.APIVersion)
+		return nil, fmt.Errorf("unsupported admission review version %q", w.APIVersion)
 	}
+	if w.Request == nil {
+		return nil, ErrNoRequest
+	}
+	r := w.Request
+	return &Review{
+		APIVersion: w.APIVersion,
+		Request: &admissionv1.AdmissionRequest{
+			UID: r.UID, Kind: r.Kind, Resource: r.Resource, SubResource: r.SubResource,
+			RequestKind: r.RequestKind, RequestResource: r.RequestResource, RequestSubResource: r.RequestSubResource,
+			Name: r.Name, Namespace: r.Namespace, Operation: r.Operation, UserInfo: r.UserInfo, DryRun: r.DryRun,
+		},
+		Object:    r.Object,
+		OldObject: r.OldObject,
+		Options:   r.Options,
+	}, nil
 }
 
 // UID returns the request's UID, or "" when there is none. Handlers use it
@@ -79,8 +105,9 @@ func UID(body []byte) types.UID {
 	return r.Request.UID
 }
 
-// EngineRequest converts an admission request for the engine.
-func EngineRequest(req *admissionv1.AdmissionRequest, phase engine.Phase) (engine.Request, error) {
+// EngineRequest converts an admission review for the engine.
+func EngineRequest(rv *Review, phase engine.Phase) engine.Request {
+	req := rv.Request
 	out := engine.Request{
 		UID:         string(req.UID),
 		Kind:        schema.GroupVersionKind{Group: req.Kind.Group, Version: req.Kind.Version, Kind: req.Kind.Kind},
@@ -90,33 +117,15 @@ func EngineRequest(req *admissionv1.AdmissionRequest, phase engine.Phase) (engin
 		Namespace:   req.Namespace,
 		Operation:   engine.Operation(req.Operation),
 		UserInfo:    req.UserInfo,
+		Object:      rv.Object,
+		OldObject:   rv.OldObject,
+		Options:     rv.Options,
 		Phase:       phase,
 	}
 	if req.DryRun != nil {
 		out.DryRun = *req.DryRun
 	}
-	var err error
-	if out.Object, err = rawObject(req.Object.Raw); err != nil {
-		return out, fmt.Errorf("failed to decode request.object: %w", err)
-	}
-	if out.OldObject, err = rawObject(req.OldObject.Raw); err != nil {
-		return out, fmt.Errorf("failed to decode request.oldObject: %w", err)
-	}
-	if out.Options, err = rawObject(req.Options.Raw); err != nil {
-		return out, fmt.Errorf("failed to decode request.options: %w", err)
-	}
-	return out, nil
-}
-
-func rawObject(raw []byte) (map[string]any, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
-	}
-	var m map[string]any
-	if err := utiljson.Unmarshal(raw, &m); err != nil {
-		return nil, err
-	}
-	return m, nil
+	return out
 }
 
 // Encode writes the response review in the request's version.

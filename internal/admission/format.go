@@ -20,7 +20,7 @@ import (
 type Format interface {
 	// Denial renders the status of a denied request; denied are the rule
 	// results that block it, all are every result of the request.
-	Denial(req *admissionv1.AdmissionRequest, denied, all []engine.RuleResult) *metav1.Status
+	Denial(rv *Review, denied, all []engine.RuleResult) *metav1.Status
 	// Warnings renders the warnings of an admitted or denied request.
 	Warnings(all []engine.RuleResult) []string
 }
@@ -40,7 +40,8 @@ func FormatFor(dialect string) Format {
 // Respond turns an engine result into the admission response of a dialect.
 // With ignoreErrors (the webhook's failure policy is Ignore) results that
 // block only because they errored do not deny.
-func Respond(req *admissionv1.AdmissionRequest, res engine.Result, f Format, ignoreErrors bool) (*admissionv1.AdmissionResponse, error) {
+func Respond(rv *Review, res engine.Result, f Format, ignoreErrors bool) (*admissionv1.AdmissionResponse, error) {
+	req := rv.Request
 	var denied []engine.RuleResult
 	for _, r := range res.Rules {
 		if !r.Blocks() {
@@ -56,7 +57,7 @@ func Respond(req *admissionv1.AdmissionRequest, res engine.Result, f Format, ign
 		warnings = append(warnings, "portcullis: "+res.Incomplete)
 	}
 	if len(denied) > 0 {
-		return Deny(req.UID, f.Denial(req, denied, res.Rules), warnings), nil
+		return Deny(req.UID, f.Denial(rv, denied, res.Rules), warnings), nil
 	}
 	resp := Allow(req.UID, warnings)
 	patch, err := res.Patch()
@@ -74,7 +75,7 @@ func Respond(req *admissionv1.AdmissionRequest, res engine.Result, f Format, ign
 // policies that block the request.
 type kyvernoFormat struct{}
 
-func (kyvernoFormat) Denial(req *admissionv1.AdmissionRequest, denied, all []engine.RuleResult) *metav1.Status {
+func (kyvernoFormat) Denial(rv *Review, denied, all []engine.RuleResult) *metav1.Status {
 	blocking := map[string]bool{}
 	for _, r := range denied {
 		blocking[r.Policy.Name] = true
@@ -100,7 +101,7 @@ func (kyvernoFormat) Denial(req *admissionv1.AdmissionRequest, denied, all []eng
 	if err != nil {
 		results = []byte(fmt.Sprintf("failed to encode failures: %v\n", err))
 	}
-	msg := fmt.Sprintf("\n\nresource %s was blocked due to the following policies \n\n%s", resourceName(req), results)
+	msg := fmt.Sprintf("\n\nresource %s was blocked due to the following policies \n\n%s", resourceName(rv), results)
 	return &metav1.Status{Status: metav1.StatusFailure, Message: msg}
 }
 
@@ -115,17 +116,18 @@ func (kyvernoFormat) Warnings(all []engine.RuleResult) []string {
 }
 
 // resourceName is Kyverno's Kind/namespace/name of the request's resource.
-func resourceName(req *admissionv1.AdmissionRequest) string {
+func resourceName(rv *Review) string {
+	req := rv.Request
 	kind, ns, name := req.Kind.Kind, req.Namespace, req.Name
-	obj := req.Object.Raw
-	if len(obj) == 0 || string(obj) == "null" {
-		obj = req.OldObject.Raw
+	obj := rv.Object
+	if obj == nil {
+		obj = rv.OldObject
 	}
-	if m, err := rawObject(obj); err == nil && m != nil {
-		if k, _ := m["kind"].(string); k != "" {
+	if obj != nil {
+		if k, _ := obj["kind"].(string); k != "" {
 			kind = k
 		}
-		if md, _ := m["metadata"].(map[string]any); md != nil {
+		if md, _ := obj["metadata"].(map[string]any); md != nil {
 			if n, _ := md["name"].(string); n != "" {
 				name = n
 			}
@@ -141,7 +143,7 @@ func resourceName(req *admissionv1.AdmissionRequest) string {
 // "[constraint] message" line per denying violation.
 type gatekeeperFormat struct{}
 
-func (gatekeeperFormat) Denial(_ *admissionv1.AdmissionRequest, denied, _ []engine.RuleResult) *metav1.Status {
+func (gatekeeperFormat) Denial(_ *Review, denied, _ []engine.RuleResult) *metav1.Status {
 	lines := make([]string, 0, len(denied))
 	for _, r := range denied {
 		lines = append(lines, fmt.Sprintf("[%s] %s", r.Policy.Name, r.Message))
@@ -163,7 +165,7 @@ func (gatekeeperFormat) Warnings(all []engine.RuleResult) []string {
 // failed: " followed by the failures.
 type sigstoreFormat struct{}
 
-func (sigstoreFormat) Denial(_ *admissionv1.AdmissionRequest, denied, _ []engine.RuleResult) *metav1.Status {
+func (sigstoreFormat) Denial(_ *Review, denied, _ []engine.RuleResult) *metav1.Status {
 	msgs := make([]string, 0, len(denied))
 	for _, r := range denied {
 		msgs = append(msgs, r.Message)

@@ -221,17 +221,14 @@ func (s *Server) review(ctx context.Context, e Endpoint, body []byte) (review *a
 	if err != nil {
 		return nil, admission.Errored(admission.UID(body), err, e.Ignore)
 	}
-	req, err := admission.EngineRequest(review.Request, e.Phase)
-	if err != nil {
-		return review, admission.Errored(review.Request.UID, err, e.Ignore)
-	}
+	req := admission.EngineRequest(review, e.Phase)
 	snap := s.snapshot.Load()
 	set := snap.Sets[e.Path]
 	if set == nil || set.Len() == 0 {
 		return review, admission.Allow(review.Request.UID, nil)
 	}
 	res := set.Evaluate(ctx, req, snap.Cluster)
-	resp, err = admission.Respond(review.Request, res, admission.FormatFor(e.Dialect), e.Ignore)
+	resp, err = admission.Respond(review, res, admission.FormatFor(e.Dialect), e.Ignore)
 	if err != nil {
 		return review, admission.Errored(review.Request.UID, err, e.Ignore)
 	}
