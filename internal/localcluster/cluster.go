@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -91,7 +90,7 @@ func start(ctx context.Context, cfg config, bins Binaries) (*Cluster, error) {
 		if c.removeWorkDir {
 			os.RemoveAll(c.WorkDir)
 		}
-		return nil, err
+		return nil, fmt.Errorf("failed to start the local cluster: %w", err)
 	}
 	go c.watch(ctx)
 	fmt.Fprintf(cfg.log, "cluster ready at %s in %s (kubeconfig: %s)\n", c.Server, time.Since(began).Round(100*time.Millisecond), c.Kubeconfig)
@@ -208,51 +207,6 @@ func writeFiles(l layout, creds credentials) error {
 		}
 	}
 	return nil
-}
-
-// freePorts picks three free loopback ports by listening on port 0. Another
-// process could take one before the cluster binds it; Start then fails with
-// the process's "address already in use" log line.
-func freePorts() (ports, error) {
-	var picked [3]int
-	for i := range picked {
-		ln, err := net.Listen("tcp", net.JoinHostPort(loopback, "0"))
-		if err != nil {
-			return ports{}, fmt.Errorf("failed to find a free loopback port: %w", err)
-		}
-		defer ln.Close()
-		picked[i] = ln.Addr().(*net.TCPAddr).Port
-	}
-	return ports{etcdClient: picked[0], etcdPeer: picked[1], apiserver: picked[2]}, nil
-}
-
-// readyPollInterval is how often waitReady probes.
-const readyPollInterval = 250 * time.Millisecond
-
-// waitReady polls check until it succeeds, p exits, ctx is done or timeout
-// passes.
-func waitReady(ctx context.Context, timeout time.Duration, p *process, check func(context.Context) error) error {
-	deadline, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	ticker := time.NewTicker(readyPollInterval)
-	defer ticker.Stop()
-	for {
-		last := check(deadline)
-		if last == nil {
-			return nil
-		}
-		select {
-		case <-p.exited:
-			return p.exitError()
-		case <-deadline.Done():
-			if ctx.Err() != nil {
-				return fmt.Errorf("%s did not become ready: %w", p.name, ctx.Err())
-			}
-			return fmt.Errorf("%s not ready after %v (last probe: %v); last lines of %s:\n%s",
-				p.name, timeout, last, p.logPath, logTail(p.logPath, 20))
-		case <-ticker.C:
-		}
-	}
 }
 
 // watch kills the processes when ctx is done, unless Stop comes first.

@@ -1,6 +1,7 @@
 package localcluster
 
 import (
+	"fmt"
 	"net"
 	"path/filepath"
 	"strconv"
@@ -120,4 +121,20 @@ func serverEnv(environ []string) []string {
 	}
 	const noProxy = "127.0.0.1,localhost,::1"
 	return append(env, "NO_PROXY="+noProxy, "no_proxy="+noProxy)
+}
+
+// freePorts picks three free loopback ports by listening on port 0. Another
+// process could take one before the cluster binds it; Start then fails with
+// the process's "address already in use" log line.
+func freePorts() (ports, error) {
+	var picked [3]int
+	for i := range picked {
+		ln, err := net.Listen("tcp", net.JoinHostPort(loopback, "0"))
+		if err != nil {
+			return ports{}, fmt.Errorf("failed to find a free loopback port: %w", err)
+		}
+		defer ln.Close()
+		picked[i] = ln.Addr().(*net.TCPAddr).Port
+	}
+	return ports{etcdClient: picked[0], etcdPeer: picked[1], apiserver: picked[2]}, nil
 }

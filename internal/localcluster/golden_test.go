@@ -36,6 +36,9 @@ func checkGolden(t *testing.T, name string, got []byte) {
 
 // TestGoldenFilesAreUsed reports golden files that no test checks any more.
 func TestGoldenFilesAreUsed(t *testing.T) {
+	if os.Getenv(updateGoldenEnv) == "1" {
+		t.Skip("golden files are being rewritten")
+	}
 	used := map[string]bool{
 		"kube-apiserver.go.mod.golden":  true,
 		"kube-apiserver.main.go.golden": true,

@@ -118,9 +118,9 @@ func TestRenderEtcdWrapper(t *testing.T) {
 
 func TestGoDirective(t *testing.T) {
 	for in, want := range map[string]string{
-		"module x\n\ngo 1.24\n":             "1.24",
+		"module x\n\ngo 1.24\n":            "1.24",
 		"module x\ngo 1.26.0 // comment\n": "1.26.0",
-		"module x\n// go 1.2\n":             "",
+		"module x\n// go 1.2\n":            "",
 	} {
 		if got := goDirective(in); got != want {
 			t.Errorf("goDirective(%q) = %q, want %q", in, got, want)

@@ -40,7 +40,8 @@ type Options struct {
 	// WorkDir holds the etcd data, certificates, token file, kubeconfig and
 	// process logs. If empty, Start creates a temporary directory and Stop
 	// removes it. A given WorkDir is kept by Stop; Start overwrites the files
-	// it writes there and always begins with an empty etcd data directory.
+	// it writes there and always begins with an empty etcd data directory,
+	// so two running clusters must never share a WorkDir.
 	WorkDir string
 
 	// Log receives progress lines, such as

@@ -86,3 +86,32 @@ func (p *prober) get(ctx context.Context, url string, withToken bool) ([]byte, e
 	}
 	return body, nil
 }
+
+// readyPollInterval is how often waitReady probes.
+const readyPollInterval = 250 * time.Millisecond
+
+// waitReady polls check until it succeeds, p exits, ctx is done or timeout
+// passes.
+func waitReady(ctx context.Context, timeout time.Duration, p *process, check func(context.Context) error) error {
+	deadline, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ticker := time.NewTicker(readyPollInterval)
+	defer ticker.Stop()
+	for {
+		last := check(deadline)
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-p.exited:
+			return p.exitError()
+		case <-deadline.Done():
+			if ctx.Err() != nil {
+				return fmt.Errorf("%s did not become ready: %w", p.name, ctx.Err())
+			}
+			return fmt.Errorf("%s not ready after %v (last probe: %v); last lines of %s:\n%s",
+				p.name, timeout, last, p.logPath, logTail(p.logPath, 20))
+		case <-ticker.C:
+		}
+	}
+}

@@ -21,11 +21,11 @@ type process struct {
 	waitErr error
 }
 
-// startProcess starts bin with args and env, appending its standard output
-// and error to logPath. One goroutine waits for it; it ends when the process
+// startProcess starts bin with args and env, writing its standard output
+// and error to logPath, which it truncates. One goroutine waits for it; it ends when the process
 // exits, which stop guarantees.
 func startProcess(name, bin string, args, env []string, logPath string) (*process, error) {
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("failed to open the %s log: %w", name, err)
 	}
