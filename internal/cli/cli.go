@@ -90,7 +90,7 @@ func newRoot(stdio IO) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newTestCommand(stdio), newApplyCommand(stdio), newServeCommand(stdio), newVersionCommand(stdio), newUninstallCommand(stdio))
+	root.AddCommand(newTestCommand(stdio), newApplyCommand(stdio), newServeCommand(stdio), newUpCommand(stdio), newVersionCommand(stdio), newUninstallCommand(stdio))
 	return root
 }
 
