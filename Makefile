@@ -4,7 +4,7 @@
 GO ?= go
 BIN := bin/portcullis
 
-.PHONY: build run test bench conformance clean
+.PHONY: build run test unit e2e bench conformance clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/portcullis
@@ -13,9 +13,17 @@ run: build
 	./$(BIN) test examples/
 	./$(BIN) apply -p examples/kyverno/policies -r examples/kyverno/resources.yaml; test $$? -le 1
 
-test:
+test: unit e2e
+
+unit:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+
+# The end-to-end suite builds kube-apiserver and etcd from the Go module proxy
+# (cached in ~/.cache/portcullis), then drives them with portcullis and kubectl.
+e2e:
+	PORTCULLIS_E2E=1 $(GO) test -count=1 ./internal/localcluster ./internal/controller
+	cd test/e2e && $(GO) vet ./... && $(GO) test -count=1 -timeout 25m ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
