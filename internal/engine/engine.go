@@ -249,6 +249,9 @@ func (s *Set) Evaluate(ctx context.Context, req Request, cluster Cluster) Result
 		kind, _ := obj["kind"].(string)
 		gvk = schema.FromAPIVersionAndKind(apiVersion, kind)
 	}
+	if req.Memo == nil {
+		req.Memo = Memo{}
+	}
 	phases := []Phase{req.Phase}
 	if req.Phase == PhaseAll {
 		phases = []Phase{PhaseMutate, PhaseValidate}
@@ -279,6 +282,10 @@ func (s *Set) Evaluate(ctx context.Context, req Request, cluster Cluster) Result
 			if out.Object != nil {
 				r.Object = out.Object
 			}
+		}
+		if !sameMap(req.Object, r.Object) {
+			// The mutated object invalidates what was derived from it.
+			req.Memo = Memo{}
 		}
 		req.Object = r.Object
 	}

@@ -67,7 +67,15 @@ type Request struct {
 	Background bool
 	// Preset supplies values that stand in for cluster data; nil at admission.
 	Preset Preset
+	// Memo lets dialects share what they derive from the request between
+	// its policies (for example the request document of their variables).
+	// Set.Evaluate provides a fresh one for each evaluation.
+	Memo Memo
 }
+
+// Memo holds values derived from one request, by key. It is used by one
+// goroutine at a time. Values must not be modified after they are stored.
+type Memo map[string]any
 
 // Preset supplies variable values that stand in for what policies would
 // load from the cluster: the CLI's values files. Keys are dotted paths such

@@ -150,43 +150,13 @@ func (ec *evalContext) baseData() map[string]any {
 		return ec.base
 	}
 	req := ec.req
-	op := req.Operation
-	if op == "" {
-		op = engine.Create
-	}
-	request := map[string]any{
-		"operation": string(op),
-		"namespace": req.Namespace,
-		"name":      req.Name,
-		"uid":       req.UID,
-		"dryRun":    req.DryRun,
-		"kind": map[string]any{
-			"group": req.Kind.Group, "version": req.Kind.Version, "kind": req.Kind.Kind,
-		},
-		"resource": map[string]any{
-			"group": req.Resource.Group, "version": req.Resource.Version, "resource": req.Resource.Resource,
-		},
-		"userInfo":     userInfoMap(req),
-		"roles":        toAnySlice(req.Roles),
-		"clusterRoles": toAnySlice(req.ClusterRoles),
-	}
-	if req.Namespace == "" {
-		request["namespace"] = metaString(ec.object, "namespace")
-	}
-	if req.Name == "" {
-		request["name"] = metaString(ec.object, "name")
-	}
-	if req.SubResource != "" {
-		request["subResource"] = req.SubResource
-	}
-	if req.Object != nil {
-		request["object"] = req.Object
-	}
-	if req.OldObject != nil {
-		request["oldObject"] = req.OldObject
-	}
-	if req.Options != nil {
-		request["options"] = req.Options
+	const memoKey = "kyverno.request"
+	request, cached := req.Memo[memoKey].(map[string]any)
+	if !cached {
+		request = requestDocument(req, ec.object)
+		if req.Memo != nil {
+			req.Memo[memoKey] = request
+		}
 	}
 	data := map[string]any{"request": request}
 	saName, saNamespace := "", ""
@@ -209,6 +179,50 @@ func (ec *evalContext) baseData() map[string]any {
 	}
 	ec.base = data
 	return data
+}
+
+// requestDocument is the request document of the variables: request.object,
+// request.operation, request.userInfo, ...
+func requestDocument(req *engine.Request, object map[string]any) map[string]any {
+	op := req.Operation
+	if op == "" {
+		op = engine.Create
+	}
+	request := map[string]any{
+		"operation": string(op),
+		"namespace": req.Namespace,
+		"name":      req.Name,
+		"uid":       req.UID,
+		"dryRun":    req.DryRun,
+		"kind": map[string]any{
+			"group": req.Kind.Group, "version": req.Kind.Version, "kind": req.Kind.Kind,
+		},
+		"resource": map[string]any{
+			"group": req.Resource.Group, "version": req.Resource.Version, "resource": req.Resource.Resource,
+		},
+		"userInfo":     userInfoMap(req),
+		"roles":        toAnySlice(req.Roles),
+		"clusterRoles": toAnySlice(req.ClusterRoles),
+	}
+	if req.Namespace == "" {
+		request["namespace"] = metaString(object, "namespace")
+	}
+	if req.Name == "" {
+		request["name"] = metaString(object, "name")
+	}
+	if req.SubResource != "" {
+		request["subResource"] = req.SubResource
+	}
+	if req.Object != nil {
+		request["object"] = req.Object
+	}
+	if req.OldObject != nil {
+		request["oldObject"] = req.OldObject
+	}
+	if req.Options != nil {
+		request["options"] = req.Options
+	}
+	return request
 }
 
 // setObject replaces request.object in the base context after a mutation.
