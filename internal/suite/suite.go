@@ -74,7 +74,7 @@ func (r *Runner) jmespath() *jmespath.Interpreter {
 }
 
 // Discover returns the test files below paths, sorted: every
-// kyverno-test.yaml, and files given directly.
+// kyverno-test.yaml and gator suite.yaml, and files given directly.
 func Discover(paths []string) ([]string, error) {
 	var out []string
 	for _, p := range paths {
@@ -90,7 +90,7 @@ func Discover(paths []string) ([]string, error) {
 			if err != nil {
 				return err
 			}
-			if !d.IsDir() && d.Name() == KyvernoTestFile {
+			if !d.IsDir() && (d.Name() == KyvernoTestFile || d.Name() == GatorSuiteFile) {
 				out = append(out, path)
 			}
 			return nil
@@ -112,7 +112,11 @@ func (r *Runner) Run(ctx context.Context, files []string) *Report {
 			rep.Errors = append(rep.Errors, err)
 			return rep
 		}
-		results, err := r.runKyvernoTest(ctx, f)
+		run := r.runKyvernoTest
+		if isGatorSuite(f) {
+			run = r.runGatorSuite
+		}
+		results, err := run(ctx, f)
 		if err != nil {
 			rep.Errors = append(rep.Errors, fmt.Errorf("%s: %w", f, err))
 		}
