@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/portcullis-dev/portcullis/internal/engine"
+	"github.com/portcullis-dev/portcullis/internal/policy/gatekeeper"
 	"github.com/portcullis-dev/portcullis/internal/policy/kyverno"
 )
 
@@ -90,13 +91,60 @@ func newRoot(stdio IO) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	globalEngine = engineOptions{}
+	root.PersistentFlags().StringVar(&globalEngine.gatekeeperEngine, "gatekeeper-engine", "cel",
+		"engine for Gatekeeper templates that carry both Rego and CEL code: cel (as Gatekeeper does) or rego")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if _, err := buildEngine(globalEngine); err != nil {
+			return badInput(err)
+		}
+		return nil
+	}
 	root.AddCommand(newTestCommand(stdio), newApplyCommand(stdio), newServeCommand(stdio), newUpCommand(stdio), newVersionCommand(stdio), newUninstallCommand(stdio))
 	return root
 }
 
+// engineOptions are the dialect settings every command shares.
+type engineOptions struct {
+	// gatekeeperEngine picks Rego or CEL for templates that carry both.
+	gatekeeperEngine string
+	// enforcementPoint is the Gatekeeper enforcement point evaluations
+	// stand for ("" for the dialect's default).
+	enforcementPoint string
+}
+
+// globalEngine holds the settings of the root command's flags; RunWith
+// resets it for every run.
+var globalEngine engineOptions
+
 // newEngine returns the engine with every dialect this build supports.
 func newEngine() *engine.Engine {
-	return engine.New(kyverno.New())
+	e, err := buildEngine(globalEngine)
+	if err != nil {
+		// The flag was validated when it was parsed.
+		panic(err)
+	}
+	return e
+}
+
+func buildEngine(o engineOptions) (*engine.Engine, error) {
+	var gkOpts []gatekeeper.Option
+	switch o.gatekeeperEngine {
+	case "", "cel":
+		gkOpts = append(gkOpts, gatekeeper.WithEngine(gatekeeper.EngineCEL))
+	case "rego":
+		gkOpts = append(gkOpts, gatekeeper.WithEngine(gatekeeper.EngineRego))
+	default:
+		return nil, fmt.Errorf("unknown --gatekeeper-engine %q: use cel or rego", o.gatekeeperEngine)
+	}
+	if o.enforcementPoint != "" {
+		gkOpts = append(gkOpts, gatekeeper.WithEnforcementPoint(o.enforcementPoint))
+	}
+	gk, err := gatekeeper.New(gkOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return engine.New(kyverno.New(), gk), nil
 }
 
 // Version is set at build time with -ldflags.

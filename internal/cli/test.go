@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/portcullis-dev/portcullis/internal/policy/gatekeeper"
 	"github.com/portcullis-dev/portcullis/internal/suite"
 )
 
@@ -18,10 +19,11 @@ func newTestCommand(stdio IO) *cobra.Command {
 	var failOnly bool
 	cmd := &cobra.Command{
 		Use:   "test [PATH]...",
-		Short: "Run kyverno-test.yaml files found below the paths",
-		Long: `Run every kyverno-test.yaml found below the given paths (default: the current
-directory) and check each expected result. Exit code 0 when every expected
-result matched, 1 when one did not, 2 when a test file could not be run.`,
+		Short: "Run kyverno-test.yaml files and gator suites found below the paths",
+		Long: `Run every kyverno-test.yaml (Kyverno CLI tests) and suite.yaml (Gatekeeper gator
+suites) found below the given paths (default: the current directory) and check
+each expected result. Exit code 0 when every expected result matched, 1 when
+one did not, 2 when a test file could not be run.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				args = []string{"."}
@@ -36,9 +38,14 @@ result matched, 1 when one did not, 2 when a test file could not be run.`,
 				return badInput(err)
 			}
 			if len(files) == 0 {
-				return badInput(fmt.Errorf("no %s found below %s", suite.KyvernoTestFile, strings.Join(args, ", ")))
+				return badInput(fmt.Errorf("no %s or %s found below %s", suite.KyvernoTestFile, suite.GatorSuiteFile, strings.Join(args, ", ")))
 			}
-			runner := &suite.Runner{Engine: newEngine()}
+			// Gator evaluates scoped constraints for its own enforcement point.
+			eng, err := buildEngine(engineOptions{gatekeeperEngine: globalEngine.gatekeeperEngine, enforcementPoint: gatekeeper.EnforcementPointGator})
+			if err != nil {
+				return badInput(err)
+			}
+			runner := &suite.Runner{Engine: eng}
 			rep := runner.Run(cmd.Context(), files)
 			switch output {
 			case "json":
