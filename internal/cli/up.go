@@ -154,6 +154,9 @@ func runUp(ctx context.Context, stdio IO, o upOptions) error {
 	case <-time.After(2 * time.Minute):
 		return errors.New("portcullis did not become ready within 2 minutes (logs in " + logPath + ")")
 	}
+	if err := waitPoliciesReady(ctx, cluster.Kubeconfig, docs, progress); err != nil {
+		return err
+	}
 	fmt.Fprintf(stdio.Out, "kubeconfig: %s\n", cluster.Kubeconfig)
 	progress("ready: export KUBECONFIG=%s, then use kubectl; Ctrl-C stops everything", cluster.Kubeconfig)
 
@@ -285,6 +288,65 @@ func applyOne(ctx context.Context, dyn dynamic.Interface, mapper meta.RESTMapper
 		_, err = ri.Update(ctx, u, metav1.UpdateOptions{})
 	}
 	return err
+}
+
+// waitPoliciesReady waits until portcullis has compiled every loaded
+// policy: each has a Ready condition. Policies that are not ready are
+// reported, not fatal: the user can inspect them with kubectl.
+func waitPoliciesReady(ctx context.Context, kubeconfig string, docs []map[string]any, progress func(string, ...any)) error {
+	restCfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return err
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(restCfg)
+	if err != nil {
+		return err
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
+	dyn, err := dynamic.NewForConfig(restCfg)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(time.Minute)
+	for _, doc := range docs {
+		u := &unstructured.Unstructured{Object: doc}
+		gvk := u.GroupVersionKind()
+		m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil {
+			continue
+		}
+		ri := dyn.Resource(m.Resource).Namespace(u.GetNamespace())
+		if m.Scope.Name() != meta.RESTScopeNameNamespace {
+			ri = dyn.Resource(m.Resource).Namespace("")
+		}
+		for {
+			cur, err := ri.Get(ctx, u.GetName(), metav1.GetOptions{})
+			status, msg := "", ""
+			if err == nil {
+				conds, _, _ := unstructured.NestedSlice(cur.Object, "status", "conditions")
+				for _, c := range conds {
+					cm, _ := c.(map[string]any)
+					if cm["type"] == "Ready" {
+						status, _ = cm["status"].(string)
+						msg, _ = cm["message"].(string)
+					}
+				}
+			}
+			if status == "True" {
+				break
+			}
+			if status == "False" || time.Now().After(deadline) {
+				progress("%s %s is not ready: %s", gvk.Kind, u.GetName(), msg)
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }
 
 // freePort resolves HOST:0 to a free port on HOST.
