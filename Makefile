@@ -1,5 +1,5 @@
 # The two commands of the README:
-#   make run   - the main job: build portcullis and run it on the bundled examples
+#   make run   - the main job: `portcullis up`, a local control plane with the example policies
 #   make test  - every test, the conformance suites included
 GO ?= go
 BIN := bin/portcullis
@@ -10,8 +10,7 @@ build:
 	$(GO) build -o $(BIN) ./cmd/portcullis
 
 run: build
-	./$(BIN) test examples/
-	./$(BIN) apply -p examples/kyverno/policies -r examples/kyverno/resources.yaml; test $$? -le 1
+	./$(BIN) up
 
 test: unit e2e
 
