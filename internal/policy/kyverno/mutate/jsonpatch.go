@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -21,8 +22,7 @@ const (
 )
 
 // JSON6902 applies a patch document (YAML or JSON list of operations,
-// already substituted) to resource and returns the new resource; resource is
-// never modified in place.
+// already substituted) to resource and returns the new resource.
 //
 // It behaves as Kyverno's patchesJson6902, which runs evanphx/json-patch
 // with negative indices allowed ("-1" is the last element), "remove" of a
@@ -33,6 +33,11 @@ const (
 // It returns a *SkipError and a nil map when the result equals resource, and
 // ErrEmptyRule for an empty patch. Other errors carry evanphx/json-patch's
 // text.
+//
+// resource is never modified. As with StrategicMerge, the result may share
+// the top-level fields of resource that no operation names (and that need
+// no normalisation) instead of copying them: callers must treat it as
+// immutable.
 func JSON6902(resource map[string]any, patch string) (map[string]any, error) {
 	if patch == "" {
 		return nil, ErrEmptyRule
@@ -54,7 +59,7 @@ func JSON6902(resource map[string]any, patch string) (map[string]any, error) {
 	if len(ops) > maxPatchOps {
 		return nil, fmt.Errorf("failed to decode patches: more than %d operations", maxPatchOps)
 	}
-	doc, err := copyValue(resource, true, 0)
+	doc, err := patchCopy(resource, ops)
 	if err != nil {
 		return nil, fmt.Errorf("invalid resource: %w", err)
 	}
@@ -85,21 +90,68 @@ func JSON6902(resource map[string]any, patch string) (map[string]any, error) {
 // missing.
 type nullNode struct{}
 
-// dropNullNodes turns the nulls that operations added into plain nulls.
+// dropNullNodes turns the nulls that operations added into plain nulls. It
+// writes only where it finds one, so that it never writes to what the
+// document shares with the resource (which holds none).
 func dropNullNodes(v any) any {
 	switch t := v.(type) {
 	case nullNode:
 		return nil
 	case map[string]any:
 		for k, e := range t {
-			t[k] = dropNullNodes(e)
+			if _, ok := e.(nullNode); ok {
+				t[k] = nil
+			} else {
+				dropNullNodes(e)
+			}
 		}
 	case []any:
 		for i, e := range t {
-			t[i] = dropNullNodes(e)
+			if _, ok := e.(nullNode); ok {
+				t[i] = nil
+			} else {
+				dropNullNodes(e)
+			}
 		}
 	}
 	return v
+}
+
+// patchCopy returns what copyValue(resource, true, 0) returns, the document
+// that the operations then change in place, but shares the top-level fields
+// that no operation reaches: operations only descend from the root through
+// the first segment of their "path" and "from", and what they add is new or
+// comes from the fields they reach. When an operation works on the root
+// itself, it copies everything.
+func patchCopy(resource map[string]any, ops jsonpatch.Patch) (any, error) {
+	var buf [8]string
+	touched := buf[:0]
+	for _, op := range ops {
+		for _, field := range [2]string{"path", "from"} {
+			if _, ok := op[field]; !ok && field == "from" {
+				continue
+			}
+			split := strings.SplitN(opString(op, field), "/", 3)
+			if len(split) < 2 || split[1] == "" {
+				// the root, or its self-reference ""
+				return copyValue(resource, true, 0)
+			}
+			touched = append(touched, decodeKey(split[1]))
+		}
+	}
+	doc := make(map[string]any, len(resource))
+	for k, v := range resource {
+		if !slices.Contains(touched, k) && normalized(v, 1) {
+			doc[k] = v
+			continue
+		}
+		c, err := copyValue(v, true, 1)
+		if err != nil {
+			return nil, err
+		}
+		doc[k] = c
+	}
+	return doc, nil
 }
 
 // patcher applies operations to a document.

@@ -11,11 +11,17 @@ import (
 // merge2 walker does with the options Kyverno passes (kustomize's
 // patchstrategicmerge filter: new list elements are prepended). The walk
 // visits every field of both documents, so it also normalises the parts of
-// the resource that the overlay does not touch: null fields disappear and
-// merge-keyed lists lose entries whose keys repeat.
+// the resource that the overlay does not touch: null fields disappear,
+// merge-keyed lists lose entries whose keys repeat, and numbers become int64
+// where they can.
 //
-// The destination is only read: the result is built from copies of it and
-// from the patch, which the merge owns and changes in place.
+// The destination is only read. The result is built copy-on-write: a map or
+// list of the destination that the patch does not touch and that the
+// normalisation leaves as it is goes into the result as it is, shared (see
+// mergeAlone); everything else is built from copies of the destination and
+// from the patch, which the merge owns and changes in place. Nothing that
+// changes in place is ever shared with the destination: the general merge of
+// associative lists works on a deep copy.
 
 // node is a value in the walk. A node that is not ok is missing (kyaml's nil
 // RNode); an ok node holding nil is a JSON null.
@@ -115,8 +121,12 @@ func readDirective(patch map[string]any) (directive, error) {
 }
 
 // merge merges origin into dest and returns the result; ok is false when the
-// merge deletes the whole value.
+// merge deletes the whole value. The result may share subtrees with dest.
 func merge(dest, origin node, s *schema, depth int) (node, error) {
+	if dest.ok && !origin.ok {
+		r, _, err := mergeAlone(dest.v, s, depth)
+		return r, err
+	}
 	if depth > maxDepth {
 		return missing, errTooDeep
 	}
@@ -183,11 +193,128 @@ func replaceValue(dest, origin node, depth int) (node, error) {
 	if dest.v == nil {
 		return missing, nil
 	}
-	c, err := copyValue(dest.v, true, depth)
+	c, err := copyNormalized(dest.v, depth)
 	if err != nil {
 		return missing, err
 	}
 	return present(c), nil
+}
+
+// mergeAlone is merge(present(v), missing, s, depth): the merge of a value
+// of the destination that the patch does not touch, which only normalises
+// it. It returns v itself, with same set, when the normalisation changes
+// nothing in it, and otherwise shares the subtrees of v that it leaves
+// alone. It never changes v.
+func mergeAlone(v any, s *schema, depth int) (r node, same bool, err error) {
+	if depth > maxDepth {
+		return missing, false, errTooDeep
+	}
+	if v == nil {
+		// kyaml clears a null field
+		return missing, false, nil
+	}
+	s = resolveSchema(s, present(v), missing)
+	switch t := v.(type) {
+	case map[string]any:
+		return mergeAloneMap(t, s, depth)
+	case []any:
+		if s.associative() {
+			return mergeAloneList(v, t, s, depth)
+		}
+	}
+	// replaceValue: a scalar or a list that does not merge is copied.
+	if normalized(v, depth) {
+		return present(v), true, nil
+	}
+	c, err := copyValue(v, true, depth)
+	if err != nil {
+		return missing, false, err
+	}
+	return present(c), false, nil
+}
+
+// settledScalar reports, for the common scalars, what mergeAlone reports
+// in same without the call: whether the scalar merges alone to itself.
+func settledScalar(v any) bool {
+	switch t := v.(type) {
+	case string, bool, int64:
+		return true
+	case float64:
+		_, isInt := integral(t)
+		return !isInt && t == t
+	}
+	return false
+}
+
+// mergeAloneMap is mergeMap of a destination map with a missing patch: each
+// field merges alone, and the fields that come out missing go.
+func mergeAloneMap(m map[string]any, s *schema, depth int) (node, bool, error) {
+	if m == nil {
+		return present(map[string]any{}), false, nil
+	}
+	// out stays nil as long as every field merges to itself.
+	var out map[string]any
+	fast := depth+1 <= maxDepth
+	for k, e := range m {
+		if fast && settledScalar(e) {
+			continue
+		}
+		r, same, err := mergeAlone(e, s.field(k), depth+1)
+		if err != nil {
+			return missing, false, err
+		}
+		if same {
+			continue
+		}
+		if out == nil {
+			out = copyMap(m, 0)
+		}
+		if r.missingOrNull() {
+			delete(out, k)
+		} else {
+			out[k] = r.v
+		}
+	}
+	if out == nil {
+		return present(m), true, nil
+	}
+	return present(out), false, nil
+}
+
+// mergeAloneList is mergeAssociative of a destination list with a missing
+// patch. A clean list (see cleanKeys) goes the way mergeClean takes it:
+// each element merges alone, and the elements that come out missing or
+// empty go. Any other list takes the general algorithm, which works on a
+// copy. v holds l, so that returning it unchanged does not box l again.
+func mergeAloneList(v any, l []any, s *schema, depth int) (node, bool, error) {
+	if l == nil || len(s.keys) == 0 || !cleanKeys(l, s.keys) {
+		r, err := mergeAssociative(present(v), missing, s, depth)
+		return r, false, err
+	}
+	elem := s.elements()
+	// out stays nil as long as every element merges to itself.
+	var out []any
+	for i, e := range l {
+		r, same, err := mergeAlone(e, elem, depth+1)
+		if err != nil {
+			return missing, false, err
+		}
+		keep := !r.missingOrNull() && !isEmptyMap(r.v)
+		if out == nil {
+			if same && keep {
+				continue
+			}
+			out = make([]any, i, len(l))
+			copy(out, l[:i])
+		}
+		if keep {
+			out = append(out, r.v)
+		}
+	}
+	if out == nil {
+		return present(v), true, nil
+	}
+	return present(out), false, nil
 }
 
 func mergeMap(dest, origin node, s *schema, depth int) (node, error) {
@@ -221,23 +348,208 @@ func mergeMap(dest, origin node, s *schema, depth int) (node, error) {
 		}
 	}
 	dm := dest.v.(map[string]any)
-	out := make(map[string]any, len(dm)+len(om))
+	// Copy-on-write: out stays nil as long as every field merges to the
+	// destination's own value. A nil map becomes an empty one.
+	var out map[string]any
+	if dm == nil {
+		out = make(map[string]any, len(om))
+	}
 	for k, v := range dm {
 		o := missing
 		if ov, ok := om[k]; ok {
 			o = present(ov)
 		}
-		if err := setField(out, k, present(v), o, s, depth); err != nil {
+		r, err := merge(present(v), o, s.field(k), depth+1)
+		if err != nil {
 			return missing, err
+		}
+		if !r.missingOrNull() && sameValue(r.v, v) {
+			continue
+		}
+		if out == nil {
+			out = copyMap(dm, len(om))
+		}
+		if r.missingOrNull() {
+			delete(out, k)
+		} else {
+			out[k] = r.v
 		}
 	}
 	for k, ov := range om {
 		if _, done := dm[k]; done {
 			continue
 		}
-		if err := setField(out, k, missing, present(ov), s, depth); err != nil {
+		r, err := merge(missing, present(ov), s.field(k), depth+1)
+		if err != nil {
 			return missing, err
 		}
+		if r.missingOrNull() {
+			continue
+		}
+		if out == nil {
+			out = copyMap(dm, len(om))
+		}
+		out[k] = r.v
+	}
+	if out == nil {
+		return node{v: dest.v, ok: true}, nil
+	}
+	return present(out), nil
+}
+
+// copyMap returns a shallow copy of m with room for extra more keys.
+func copyMap(m map[string]any, extra int) map[string]any {
+	out := make(map[string]any, len(m)+extra)
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// sameValue reports whether a merge result a is the destination's value b
+// itself, so that the destination can be kept: the same map or list (not
+// merely an equal one), or an equal scalar of the same type. It is
+// conservative: false means the values may differ.
+func sameValue(a, b any) bool {
+	switch ta := a.(type) {
+	case map[string]any:
+		tb, ok := b.(map[string]any)
+		return ok && sameMap(ta, tb)
+	case []any:
+		tb, ok := b.([]any)
+		if !ok || len(ta) != len(tb) || (ta == nil) != (tb == nil) {
+			return false
+		}
+		return len(ta) == 0 || &ta[0] == &tb[0]
+	case string:
+		tb, ok := b.(string)
+		return ok && ta == tb
+	case int64:
+		tb, ok := b.(int64)
+		return ok && ta == tb
+	case bool:
+		tb, ok := b.(bool)
+		return ok && ta == tb
+	case float64:
+		// false for NaN
+		tb, ok := b.(float64)
+		return ok && ta == tb
+	case nil:
+		return b == nil
+	}
+	return false
+}
+
+// mergeOverlay is merge(dest, present(toValue(o)), s, depth) for a value o
+// of a preprocessed overlay, which it never changes. Where dest and o are
+// maps, and where they are lists that mergeClean takes, it merges them as
+// merge would, reading o where it is; elsewhere it converts o to
+// unstructured values for merge, which may change them in place. This
+// saves building the parts of the overlay that merge only reads.
+func mergeOverlay(dest node, o any, s *schema, depth int) (node, error) {
+	if dest.ok && depth <= maxDepth {
+		switch ot := o.(type) {
+		case nil, string, bool, int64, float64:
+			if dest.v != nil && isScalar(dest.v) {
+				// replaceValue: the patch's scalar wins, null deletes.
+				if o == nil {
+					return missing, nil
+				}
+				return present(o), nil
+			}
+		case *omap:
+			dm, ok := dest.v.(map[string]any)
+			if _, directive := ot.get(directiveKey); ok && dm != nil && !directive {
+				return mergeMapOverlay(dest, dm, ot, resolveOverlaySchema(s, dm, ot), depth)
+			}
+		case []any:
+			dl, ok := dest.v.([]any)
+			if ok && dl != nil && s.associative() && len(s.keys) > 0 {
+				r, ok, err := mergeClean(&listRef{items: dl, boxed: dest.v}, &listRef{items: ot, overlay: true}, s.keys, s.elements(), depth, false)
+				if ok || err != nil {
+					return r, err
+				}
+			}
+		}
+	}
+	return merge(dest, present(toValue(o)), s, depth)
+}
+
+// resolveOverlaySchema is resolveSchema for a destination map and an
+// overlay map.
+func resolveOverlaySchema(s *schema, dm map[string]any, om *omap) *schema {
+	if s != nil {
+		return s
+	}
+	if r := resolveSchema(nil, present(dm), missing); r != nil {
+		return r
+	}
+	apiVersion, _ := om.get("apiVersion")
+	k, _ := om.get("kind")
+	av, _ := apiVersion.(string)
+	ks, _ := k.(string)
+	if av == "" || ks == "" {
+		return nil
+	}
+	return schemaFor(av, ks)
+}
+
+// mergeMapOverlay is mergeMap of a destination map and an overlay map
+// without a directive, copy-on-write like mergeMap.
+func mergeMapOverlay(dest node, dm map[string]any, om *omap, s *schema, depth int) (node, error) {
+	var out map[string]any
+	fast := depth+1 <= maxDepth
+	// shared counts the keys of om that dm has too.
+	shared := 0
+	for k, v := range dm {
+		var r node
+		var err error
+		if ov, ok := om.get(k); ok {
+			shared++
+			r, err = mergeOverlay(present(v), ov, s.field(k), depth+1)
+		} else {
+			if fast && settledScalar(v) {
+				continue
+			}
+			r, err = merge(present(v), missing, s.field(k), depth+1)
+		}
+		if err != nil {
+			return missing, err
+		}
+		if !r.missingOrNull() && sameValue(r.v, v) {
+			continue
+		}
+		if out == nil {
+			out = copyMap(dm, len(om.entries))
+		}
+		if r.missingOrNull() {
+			delete(out, k)
+		} else {
+			out[k] = r.v
+		}
+	}
+	for i := range om.entries {
+		if shared == len(om.entries) {
+			break
+		}
+		e := &om.entries[i]
+		if _, done := dm[e.key]; done {
+			continue
+		}
+		r, err := merge(missing, present(toValue(e.val)), s.field(e.key), depth+1)
+		if err != nil {
+			return missing, err
+		}
+		if r.missingOrNull() {
+			continue
+		}
+		if out == nil {
+			out = copyMap(dm, len(om.entries))
+		}
+		out[e.key] = r.v
+	}
+	if out == nil {
+		return node{v: dest.v, ok: true}, nil
 	}
 	return present(out), nil
 }
@@ -273,6 +585,20 @@ func setField(m map[string]any, k string, d, o node, s *schema, depth int) error
 // share one YAML node in kyaml.
 type listRef struct {
 	items []any
+	// overlay is set when items are overlay values (see mergeOverlay);
+	// only mergeClean takes such a list.
+	overlay bool
+	// boxed, when set, holds items as an any, so that returning the list
+	// unchanged does not box it again.
+	boxed any
+}
+
+// value returns the list as a node.
+func (r *listRef) value() node {
+	if r.boxed != nil {
+		return present(r.boxed)
+	}
+	return present(r.items)
 }
 
 func mergeAssociative(dest, origin node, s *schema, depth int) (node, error) {
@@ -290,7 +616,7 @@ func mergeAssociative(dest, origin node, s *schema, depth int) (node, error) {
 	case origin.isNull():
 		return missing, nil
 	default:
-		destRef = &listRef{items: dest.v.([]any)}
+		destRef = &listRef{items: dest.v.([]any), boxed: dest.v}
 		if origin.ok {
 			ol, _ := origin.v.([]any)
 			originRef = &listRef{items: ol}
@@ -332,6 +658,15 @@ func keyText(m map[string]any, key string) string {
 		return ""
 	}
 	return nodeText(v)
+}
+
+// overlayKeyText is keyText for a map of the overlay.
+func overlayKeyText(m *omap, key string) string {
+	v, ok := m.get(key)
+	if !ok || v == nil || !isOverlayScalar(v) {
+		return ""
+	}
+	return scalarText(v)
 }
 
 // elementValues lists the merge key values of the elements of both lists,
@@ -690,18 +1025,97 @@ func appendList(dst, src []any, keys []string) ([]any, error) {
 	return dst, nil
 }
 
+// cleanKeys reports what tuples reports in ok, mostly without allocating:
+// whether every element is a non-empty map with a value for every key, and
+// no two elements share their keys.
+func cleanKeys(items []any, keys []string) bool {
+	if len(items) > 32 {
+		_, ok := tuples(items, keys, nil)
+		return ok
+	}
+	for _, item := range items {
+		m, ok := item.(map[string]any)
+		if !ok || len(m) == 0 {
+			return false
+		}
+		for _, k := range keys {
+			if !hasKeyText(m, k) {
+				return false
+			}
+		}
+	}
+	for i := range items {
+		a := items[i].(map[string]any)
+	next:
+		for j := i + 1; j < len(items); j++ {
+			b := items[j].(map[string]any)
+			for _, k := range keys {
+				if !sameText(a[k], b[k]) {
+					continue next
+				}
+			}
+			return false
+		}
+	}
+	return true
+}
+
+// hasKeyText reports whether keyText(m, key) is not empty.
+func hasKeyText(m map[string]any, key string) bool {
+	switch t := m[key].(type) {
+	case string:
+		return t != ""
+	case bool, int64, float64:
+		return true
+	}
+	return keyText(m, key) != ""
+}
+
+// sameText reports whether two scalars have the same nodeText.
+func sameText(a, b any) bool {
+	switch ta := a.(type) {
+	case string:
+		if tb, ok := b.(string); ok {
+			return ta == tb
+		}
+	case int64:
+		if tb, ok := b.(int64); ok {
+			return ta == tb
+		}
+	}
+	return nodeText(a) == nodeText(b)
+}
+
 // tuples returns the merge key texts of each element, joined, when every
 // element is a non-empty map with a value for every key and no two elements
 // share their keys.
-func tuples(items []any, keys []string) ([]string, bool) {
-	out := make([]string, len(items))
+//
+// buf, when it is long enough, holds the result, to spare an allocation.
+func tuples(items []any, keys []string, buf []string) ([]string, bool) {
+	var out []string
+	if len(items) <= len(buf) {
+		out = buf[:len(items)]
+	} else {
+		out = make([]string, len(items))
+	}
 	for i, item := range items {
+		var om *omap
 		m, ok := item.(map[string]any)
-		if !ok || len(m) == 0 {
+		if !ok {
+			// an element of an overlay list (see mergeOverlay)
+			if om, ok = item.(*omap); !ok || len(om.entries) == 0 {
+				return nil, false
+			}
+		} else if len(m) == 0 {
 			return nil, false
 		}
 		for j, k := range keys {
-			t := keyText(m, k)
+			var t string
+			if om != nil {
+				t = overlayKeyText(om, k)
+			} else {
+				t = keyText(m, k)
+			}
 			if t == "" {
 				return nil, false
 			}
@@ -747,7 +1161,8 @@ func indexOf(list []string, t string) int {
 // destination; with several, the patch's new elements and then the
 // destination's. ok is false when the lists are not clean.
 func mergeClean(dest, origin *listRef, keys []string, elem *schema, depth int, aliased bool) (node, bool, error) {
-	destT, ok := tuples(dest.items, keys)
+	var destBuf, originBuf [8]string
+	destT, ok := tuples(dest.items, keys, destBuf[:])
 	if !ok {
 		return missing, false, nil
 	}
@@ -756,7 +1171,7 @@ func mergeClean(dest, origin *listRef, keys []string, elem *schema, depth int, a
 	case origin == dest:
 		originT = destT
 	case origin != nil:
-		if originT, ok = tuples(origin.items, keys); !ok {
+		if originT, ok = tuples(origin.items, keys, originBuf[:]); !ok {
 			return missing, false, nil
 		}
 	}
@@ -764,11 +1179,24 @@ func mergeClean(dest, origin *listRef, keys []string, elem *schema, depth int, a
 		val     any
 		destPos int
 	}
-	entries := make([]entry, 0, len(destT)+len(originT))
+	var entryBuf [16]entry
+	entries := entryBuf[:0]
 	// merged holds what ends up in place of each destination element.
-	merged := make([]any, len(destT))
+	var mergedBuf [8]any
+	var merged []any
+	if len(destT) <= len(mergedBuf) {
+		merged = mergedBuf[:len(destT)]
+	} else {
+		merged = make([]any, len(destT))
+	}
 	add := func(d, o node, destPos int) error {
-		val, err := merge(d, o, elem, depth+1)
+		var val node
+		var err error
+		if o.ok && origin.overlay {
+			val, err = mergeOverlay(d, o.v, elem, depth+1)
+		} else {
+			val, err = merge(d, o, elem, depth+1)
+		}
 		if err != nil {
 			return err
 		}
@@ -779,7 +1207,7 @@ func mergeClean(dest, origin *listRef, keys []string, elem *schema, depth int, a
 			merged[destPos] = val.v
 			if val.replaced && !aliased {
 				// kyaml puts the destination's element back, untouched.
-				c, err := copyValue(dest.items[destPos], true, depth+1)
+				c, err := copyNormalized(dest.items[destPos], depth+1)
 				if err != nil {
 					return err
 				}
@@ -807,7 +1235,8 @@ func mergeClean(dest, origin *listRef, keys []string, elem *schema, depth int, a
 			return missing, true, err
 		}
 	}
-	out := make([]any, 0, len(entries))
+	var outBuf [8]any
+	out := outBuf[:0]
 	if len(keys) == 1 {
 		for _, e := range entries {
 			if e.destPos >= 0 {
@@ -828,5 +1257,26 @@ func mergeClean(dest, origin *listRef, keys []string, elem *schema, depth int, a
 			}
 		}
 	}
-	return present(out), true, nil
+	if !aliased && dest.items != nil && sameElements(out, dest.items) {
+		// Copy-on-write: the merge gives back the destination's own
+		// elements, in its order. (A nil list becomes an empty one.)
+		return dest.value(), true, nil
+	}
+	res := make([]any, len(out))
+	copy(res, out)
+	return present(res), true, nil
+}
+
+// sameElements reports whether two lists hold the same elements (see
+// sameValue) in the same order.
+func sameElements(a, b []any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !sameValue(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
 }

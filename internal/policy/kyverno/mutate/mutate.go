@@ -27,4 +27,11 @@
 // A patch that changes nothing yields a *SkipError with Kyverno's message
 // "no patches applied". Other errors carry Kyverno's text; Kyverno reports
 // them as "failed to patch resource: <error>".
+//
+// Neither function modifies its inputs, and neither copies the whole
+// resource: a result shares with the resource the maps and lists that the
+// patch leaves alone (copy-on-write), and never shares anything with the
+// patch. Callers must treat resources and results as immutable, as the
+// engine does; code that changes an object in place must deep-copy it
+// first.
 package mutate

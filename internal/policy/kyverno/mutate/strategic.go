@@ -14,7 +14,7 @@ import (
 var ErrEmptyRule = errors.New("empty mutate rule")
 
 // StrategicMerge applies overlay (already variable-substituted) to resource
-// and returns the new resource; resource is never modified in place.
+// and returns the new resource.
 //
 // The overlay is a patchStrategicMerge value: a map whose keys may carry the
 // anchors "(key)" (the enclosing map, or list element, applies only where the
@@ -26,8 +26,16 @@ var ErrEmptyRule = errors.New("empty mutate rule")
 // It returns a *SkipError and a nil map when the result equals resource;
 // when an anchor condition fails Kyverno merges an empty overlay instead,
 // which skips too unless the merge drops null fields of the resource. Any
-// other error is a rule error. The returned map shares nothing with resource
-// or overlay.
+// other error is a rule error.
+//
+// Neither resource nor overlay is ever modified. The result is built
+// copy-on-write: the maps and lists of resource that the overlay does not
+// touch, and that the merge's normalisation leaves as they are, are shared
+// with the result rather than copied. Nothing in the result is shared with
+// overlay. Callers must treat the result, like resource, as immutable: a
+// change made to it in place may show through resource, and through the
+// results of earlier calls that it was built from. To change it in place,
+// deep-copy it first.
 //
 // A foreach applies one overlay per element, each to the result of the
 // previous one; Kyverno's default order for patchStrategicMerge is the last
@@ -44,15 +52,15 @@ func StrategicMerge(resource map[string]any, overlay any) (map[string]any, error
 	if !ok {
 		return nil, fmt.Errorf("failed to preProcess rule: %w", wrongKind(kindMap, overlay))
 	}
-	p, err := copyValue(om, true, 0)
+	var a arena
+	p, err := toOverlay(&a, om, 0)
 	if err != nil {
 		return nil, fmt.Errorf("invalid patchStrategicMerge: %w", err)
 	}
-	// Preprocessing and the merge only read the resource.
-	pattern, res := p.(map[string]any), resource
 
+	pattern := p.(*omap)
 	var cause error
-	if err := preprocess(pattern, res); err != nil {
+	if err := preprocessOverlay(&a, pattern, resource); err != nil {
 		ce, ok := err.(*ConditionError)
 		if !ok {
 			return nil, fmt.Errorf("failed to preProcess rule: %w", err)
@@ -60,10 +68,17 @@ func StrategicMerge(resource map[string]any, overlay any) (map[string]any, error
 		// Kyverno replaces the overlay by an empty one; the merge still
 		// normalises the resource.
 		cause = ce
-		pattern = map[string]any{}
+		pattern = &omap{}
 	}
 
-	merged, err := merge(present(res), present(pattern), nil, 0)
+	var merged node
+	same := false
+	if len(pattern.entries) == 0 {
+		// The merge of an empty overlay, which only normalises.
+		merged, same, err = mergeAlone(resource, nil, 0)
+	} else {
+		merged, err = mergeOverlay(present(resource), pattern, nil, 0)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +86,7 @@ func StrategicMerge(resource map[string]any, overlay any) (map[string]any, error
 	if !ok {
 		return nil, errors.New("filter cannot create or remove objects")
 	}
-	if jsonEqual(out, resource) {
+	if same || jsonEqual(out, resource) {
 		return nil, &SkipError{Message: NoPatchesApplied, Cause: cause}
 	}
 	return out, nil
@@ -79,16 +94,28 @@ func StrategicMerge(resource map[string]any, overlay any) (map[string]any, error
 
 // This file ports Kyverno's strategic merge preprocessing
 // (pkg/engine/mutate/patch/strategicPreprocessing.go) from YAML nodes to
-// unstructured values. The overlay is modified in place: callers pass a copy.
-// Like Kyverno, a list element with anchors is matched against every element
-// of the resource's list through one shared copy, which the anchors of the
-// earlier elements have already rewritten; that is deliberate.
+// overlay values (see omap), which it modifies in place. Like Kyverno, a
+// list element with anchors is matched against every element of the
+// resource's list through one shared copy, which the anchors of the earlier
+// elements have already rewritten; that is deliberate.
 
-// preprocess rewrites pattern for res: it resolves "+()" anchors, checks the
-// conditions and strips them. A failed condition of the top-level map is a
-// *ConditionError.
+// preprocess rewrites pattern for res, in place: it resolves "+()" anchors,
+// checks the conditions and strips them. A failed condition of the
+// top-level map is a *ConditionError.
 func preprocess(pattern, res map[string]any) error {
-	if _, err := preprocessValue(pattern, present(res)); err != nil {
+	var a arena
+	p := fromValue(&a, pattern).(*omap)
+	err := preprocessOverlay(&a, p, res)
+	clear(pattern)
+	for _, e := range p.entries {
+		pattern[e.key] = toValue(e.val)
+	}
+	return err
+}
+
+// preprocessOverlay is preprocess on an overlay value.
+func preprocessOverlay(a *arena, pattern *omap, res map[string]any) error {
+	if _, err := preprocessValue(a, pattern, present(res)); err != nil {
 		return err
 	}
 	return deleteConditionElements(pattern)
@@ -103,92 +130,106 @@ func sortedKeys(m map[string]any) []string {
 	return keys
 }
 
-// hasAnchor reports whether a key is an anchor that preprocessing handles.
-func hasAnchor(a anchor.Anchor) bool {
-	return a.IsConditional() || a.Type == anchor.AddIfNotPresent
-}
+// keyBuf is the size of the key snapshots that the walks below keep on
+// their stack: overlay maps rarely have more keys.
+const keyBuf = 8
 
-func isGlobal(a anchor.Anchor) bool { return a.Type == anchor.Global }
+func anyKey(*oentry) bool { return true }
+
+func isAddKey(e *oentry) bool { return e.kind == akAdd }
+
+func isGlobalKey(e *oentry) bool { return e.kind == akGlobal }
+
+func isConditionKey(e *oentry) bool { return e.kind == akCondition }
+
+func isConditionalKey(e *oentry) bool { return e.kind.conditional() }
+
+// isPlainKey selects the keys that walkPatternMap descends into.
+func isPlainKey(e *oentry) bool { return !e.kind.handled() }
+
+// hasAnchor reports whether a key is an anchor that preprocessing handles.
+func hasAnchor(k akind) bool { return k.handled() }
+
+func isGlobal(k akind) bool { return k == akGlobal }
 
 // preprocessValue preprocesses a map or a list of the overlay against the
 // matching value of the resource, and returns the rewritten value.
-func preprocessValue(pattern any, res node) (any, error) {
+func preprocessValue(a *arena, pattern any, res node) (any, error) {
 	switch p := pattern.(type) {
-	case map[string]any:
-		return p, walkPatternMap(p, res)
+	case *omap:
+		return p, walkPatternMap(a, p, res)
 	case []any:
-		return walkPatternList(p, res)
+		return walkPatternList(a, p, res)
 	}
 	return pattern, nil
 }
 
-func walkPatternMap(p map[string]any, res node) error {
+func walkPatternMap(a *arena, p *omap, res node) error {
 	rm, _ := res.v.(map[string]any)
 	addIfNotPresent(p, rm)
 	if err := validateConditions(p, rm); err != nil {
 		return err
 	}
-	for _, k := range sortedKeys(p) {
-		if hasAnchor(anchor.Parse(k)) {
-			continue
-		}
+	var buf [keyBuf]string
+	for _, k := range p.keysWhere(buf[:0], isPlainKey) {
 		rv := missing
 		if v, ok := rm[k]; ok {
 			rv = present(v)
 		}
-		nv, err := preprocessValue(p[k], rv)
+		pv, _ := p.get(k)
+		nv, err := preprocessValue(a, pv, rv)
 		if err != nil {
 			return err
 		}
-		p[k] = nv
+		if _, isList := nv.([]any); isList {
+			// maps are rewritten in place, and scalars kept
+			p.set(k, nv)
+		}
 	}
 	return nil
 }
 
 // addIfNotPresent drops the "+(key)" entries of p whose key the resource map
 // has and strips the anchor from the others. It returns how many there were.
-func addIfNotPresent(p, rm map[string]any) int {
+func addIfNotPresent(p *omap, rm map[string]any) int {
 	n := 0
-	for _, k := range sortedKeys(p) {
-		a := anchor.Parse(k)
-		if a.Type != anchor.AddIfNotPresent {
-			continue
-		}
+	var buf [keyBuf]string
+	for _, k := range p.keysWhere(buf[:0], isAddKey) {
+		key := anchorKey(k, akAdd)
 		n++
-		v := p[k]
-		delete(p, k)
-		if _, exists := rm[a.Key]; exists {
+		v, _ := p.get(k)
+		p.del(k)
+		if _, exists := rm[key]; exists {
 			continue
 		}
-		p[a.Key] = v
+		p.set(key, v)
 	}
 	return n
 }
 
 // validateConditions checks the global anchors of p, then its conditional
 // anchors, against the resource map.
-func validateConditions(p, rm map[string]any) error {
-	if err := checkConditions(p, rm, anchor.Global); err != nil {
+func validateConditions(p *omap, rm map[string]any) error {
+	if err := checkConditions(p, rm, isGlobalKey); err != nil {
 		return &ConditionError{Global: true, Err: err}
 	}
-	if err := checkConditions(p, rm, anchor.Condition); err != nil {
+	if err := checkConditions(p, rm, isConditionKey); err != nil {
 		return &ConditionError{Err: err}
 	}
 	return nil
 }
 
-func checkConditions(p, rm map[string]any, typ anchor.Type) error {
-	for _, k := range sortedKeys(p) {
-		a := anchor.Parse(k)
-		if a.Type != typ {
-			continue
-		}
-		rv, ok := rm[a.Key]
+// checkConditions checks the anchors of p that isType selects.
+func checkConditions(p *omap, rm map[string]any, isType func(*oentry) bool) error {
+	var buf [keyBuf]string
+	for _, k := range p.keysWhere(buf[:0], isType) {
+		key := anchorKey(k, anchorKind(k))
+		rv, ok := rm[key]
 		if !ok {
-			return fmt.Errorf("could not found \"%s\" key in the resource", a.Key)
+			return fmt.Errorf("could not found \"%s\" key in the resource", key)
 		}
-		pv := p[k]
-		if pm, ok := pv.(map[string]any); ok {
+		pv, _ := p.get(k)
+		if pm, ok := pv.(*omap); ok {
 			rvm, _ := rv.(map[string]any)
 			if addIfNotPresent(pm, rvm) > 0 {
 				// Kyverno does not check a condition whose value holds
@@ -196,7 +237,7 @@ func checkConditions(p, rm map[string]any, typ anchor.Type) error {
 				continue
 			}
 		}
-		if !matchPattern(conditionValue(rv), conditionValue(pv)) {
+		if !matchPattern(conditionValue(rv), conditionValue(toValue(pv))) {
 			return fmt.Errorf("resource value does not match %s", k)
 		}
 	}
@@ -241,21 +282,21 @@ func jsonValue(v any) any {
 	return v
 }
 
-func walkPatternList(l []any, res node) ([]any, error) {
+func walkPatternList(a *arena, l []any, res node) ([]any, error) {
 	if len(l) == 0 {
 		return l, nil
 	}
-	if _, ok := l[0].(map[string]any); !ok {
+	if _, ok := l[0].(*omap); !ok {
 		return l, nil
 	}
-	return patternListOfMaps(l, res)
+	return patternListOfMaps(a, l, res)
 }
 
 // patternListOfMaps expands the anchored elements of a list of maps: each
 // resource element that satisfies an element's conditions gets a copy of the
 // element, without its anchors and named after the resource element. The
 // anchored elements themselves are removed later by deleteConditionElements.
-func patternListOfMaps(l []any, res node) ([]any, error) {
+func patternListOfMaps(a *arena, l []any, res node) ([]any, error) {
 	var resElems []any
 	if !res.missingOrNull() {
 		rl, ok := res.v.([]any)
@@ -264,7 +305,9 @@ func patternListOfMaps(l []any, res node) ([]any, error) {
 		}
 		resElems = rl
 	}
-	out := make([]any, len(l), 2*len(l))
+	// Typically one element has anchors, and gets a copy per resource
+	// element.
+	out := make([]any, len(l), len(l)+max(len(l), len(resElems)))
 	copy(out, l)
 	for _, pe := range l {
 		if !hasAnchors(pe, hasAnchor) {
@@ -273,10 +316,17 @@ func patternListOfMaps(l []any, res node) ([]any, error) {
 		hasGlobal := hasAnchors(pe, isGlobal)
 		globalPassed := false
 		var lastGlobal error
-		cp := clone(pe)
+		cp := cloneOverlay(a, pe)
+		// Once cp is inert (see isInert), preprocessing it again changes
+		// nothing, and its copies without anchors are all copies of tmpl.
+		inert := false
+		var tmpl *omap
+		tmplEmpty := false
 		for _, re := range resElems {
 			var err error
-			cp, err = preprocessValue(cp, present(re))
+			if !inert {
+				cp, err = preprocessValue(a, cp, present(re))
+			}
 			if err != nil {
 				ce, ok := err.(*ConditionError)
 				if !ok {
@@ -287,17 +337,29 @@ func patternListOfMaps(l []any, res node) ([]any, error) {
 				}
 				continue
 			}
+			inert = inert || isInert(cp)
 			if hasGlobal {
 				globalPassed = true
 				continue
 			}
-			if out, err = namedCopy(out, cp, re); err != nil {
-				return nil, fmt.Errorf("failed to update name in pattern: %w", err)
+			if !inert {
+				if out, err = namedCopy(a, out, cp, re); err != nil {
+					return nil, fmt.Errorf("failed to update name in pattern: %w", err)
+				}
+				continue
 			}
+			if tmpl == nil {
+				// cp is not preprocessed again, so that it can lose
+				// its anchors in place. deleteAnchors cannot fail on a
+				// map without lists.
+				c, empty, _ := deleteAnchors(cp, true)
+				tmpl, tmplEmpty = c.(*omap), empty
+			}
+			out = appendNamed(a, out, tmpl, tmplEmpty, re)
 		}
 		if !res.ok {
 			var err error
-			cp, err = preprocessValue(cp, missing)
+			cp, err = preprocessValue(a, cp, missing)
 			if err != nil {
 				if ce, ok := err.(*ConditionError); ok && !ce.Global {
 					continue
@@ -318,7 +380,7 @@ func patternListOfMaps(l []any, res node) ([]any, error) {
 // namedCopy appends to list a copy of the preprocessed element without its
 // anchors, named after the resource element; nothing when the resource
 // element has no name or the copy holds nothing but anchors.
-func namedCopy(list []any, element, resElem any) ([]any, error) {
+func namedCopy(a *arena, list []any, element, resElem any) ([]any, error) {
 	rm, ok := resElem.(map[string]any)
 	if !ok {
 		return list, nil
@@ -327,25 +389,74 @@ func namedCopy(list []any, element, resElem any) ([]any, error) {
 	if !ok || isNilOrEmpty(name) {
 		return list, nil
 	}
-	c, empty, err := deleteAnchors(clone(element), true)
+	c, empty, err := deleteAnchors(cloneOverlay(a, element), true)
 	if err != nil {
 		return nil, err
 	}
 	if empty {
 		return list, nil
 	}
-	cm, ok := c.(map[string]any)
+	cm, ok := c.(*omap)
 	if !ok {
-		return nil, wrongKind(kindMap, c)
+		return nil, wrongKind(kindMap, toValue(c))
 	}
-	cm["name"] = clone(name)
+	cm.set("name", fromValue(a, name))
 	return append(list, cm), nil
 }
 
+// appendNamed is namedCopy for an element whose copy without anchors is
+// tmpl (and is empty when empty is set).
+func appendNamed(a *arena, list []any, tmpl *omap, empty bool, resElem any) []any {
+	rm, ok := resElem.(map[string]any)
+	if !ok {
+		return list
+	}
+	name, ok := rm["name"]
+	if !ok || isNilOrEmpty(name) || empty {
+		return list
+	}
+	// Nothing changes the maps below tmpl any more (deleteAnchors finds
+	// nothing left to do in them, and the merge only reads the overlay),
+	// so that the copies can share them.
+	cm := a.newMap(len(tmpl.entries) + 1)
+	cm.entries = append(cm.entries, tmpl.entries...)
+	cm.set("name", fromValue(a, name))
+	return append(list, cm)
+}
+
+// isInert reports whether preprocessing leaves an overlay value alone
+// whatever the resource: a map without lists and without the anchors that
+// preprocessing handles, at any depth.
+func isInert(v any) bool {
+	m, ok := v.(*omap)
+	if !ok {
+		return false
+	}
+	for i := range m.entries {
+		e := &m.entries[i]
+		if e.kind.handled() {
+			return false
+		}
+		switch e.val.(type) {
+		case *omap:
+			if !isInert(e.val) {
+				return false
+			}
+		case []any:
+			return false
+		}
+	}
+	return true
+}
+
+// isNilOrEmpty reports whether a value of the resource or of the overlay is
+// null, an empty map or an empty list.
 func isNilOrEmpty(v any) bool {
 	switch t := v.(type) {
 	case nil:
 		return true
+	case *omap:
+		return len(t.entries) == 0
 	case map[string]any:
 		return len(t) == 0
 	case []any:
@@ -354,16 +465,16 @@ func isNilOrEmpty(v any) bool {
 	return false
 }
 
-// hasAnchors reports whether a value holds a key for which pred is true, or
-// a scalar that reads as a conditional anchor, at any depth.
-func hasAnchors(v any, pred func(anchor.Anchor) bool) bool {
+// hasAnchors reports whether an overlay value holds a key for which pred is
+// true, or a scalar that reads as a conditional anchor, at any depth.
+func hasAnchors(v any, pred func(akind) bool) bool {
 	switch t := v.(type) {
-	case map[string]any:
-		for k, e := range t {
-			if a := anchor.Parse(k); a.Type != anchor.None && pred(a) {
+	case *omap:
+		for _, e := range t.entries {
+			if e.kind != akNone && pred(e.kind) {
 				return true
 			}
-			if !isNilOrEmpty(e) && hasAnchors(e, pred) {
+			if !isNilOrEmpty(e.val) && hasAnchors(e.val, pred) {
 				return true
 			}
 		}
@@ -375,22 +486,29 @@ func hasAnchors(v any, pred func(anchor.Anchor) bool) bool {
 			}
 		}
 		return false
+	case string:
+		return anchor.Parse(t).IsConditional()
+	case nil, bool, int64, float64:
+		// their text never ends with ")"
+		return false
 	}
 	return anchor.Parse(nodeText(v)).IsConditional()
 }
 
 // deleteConditionElements removes what is left of the anchors from the
 // top-level map. The top-level keys keep their anchors.
-func deleteConditionElements(p map[string]any) error {
-	for _, k := range sortedKeys(p) {
-		nv, del, err := deleteAnchors(p[k], anchor.Parse(k).IsConditional())
+func deleteConditionElements(p *omap) error {
+	var buf [keyBuf]string
+	for _, k := range p.keysWhere(buf[:0], anyKey) {
+		pv, _ := p.get(k)
+		nv, del, err := deleteAnchors(pv, anchorKind(k).conditional())
 		if err != nil {
 			return err
 		}
 		if del {
-			delete(p, k)
-		} else {
-			p[k] = nv
+			p.del(k)
+		} else if _, isList := nv.([]any); isList {
+			p.set(k, nv)
 		}
 	}
 	return nil
@@ -401,7 +519,7 @@ func deleteConditionElements(p map[string]any) error {
 // nothing but anchors was left in them.
 func deleteAnchors(v any, deleteScalar bool) (any, bool, error) {
 	switch t := v.(type) {
-	case map[string]any:
+	case *omap:
 		del, err := deleteAnchorsInMap(t)
 		return t, del, err
 	case []any:
@@ -410,50 +528,49 @@ func deleteAnchors(v any, deleteScalar bool) (any, bool, error) {
 	return v, deleteScalar, nil
 }
 
-func deleteAnchorsInMap(m map[string]any) (bool, error) {
+func deleteAnchorsInMap(m *omap) (bool, error) {
 	anchorsLeft := false
-	for _, k := range sortedKeys(m) {
-		if !anchor.Parse(k).IsConditional() {
-			continue
-		}
-		nv, del, err := deleteAnchors(m[k], true)
+	var buf [keyBuf]string
+	for _, k := range m.keysWhere(buf[:0], isConditionalKey) {
+		mv, _ := m.get(k)
+		nv, del, err := deleteAnchors(mv, true)
 		if err != nil {
 			return false, err
 		}
 		if del {
-			delete(m, k)
+			m.del(k)
 		} else {
-			m[k] = nv
+			if _, isList := nv.([]any); isList {
+				m.set(k, nv)
+			}
 			anchorsLeft = true
 		}
 	}
 	if anchorsLeft {
-		for _, k := range sortedKeys(m) {
-			if a := anchor.Parse(k); a.IsConditional() {
-				v := m[k]
-				delete(m, k)
-				m[a.Key] = v
-			}
+		for _, k := range m.keysWhere(buf[:0], isConditionalKey) {
+			v, _ := m.get(k)
+			m.del(k)
+			m.set(anchorKey(k, anchorKind(k)), v)
 		}
 	}
 	empty := true
-	for _, k := range sortedKeys(m) {
-		nv, del, err := deleteAnchors(m[k], false)
+	for _, k := range m.keysWhere(buf[:0], anyKey) {
+		mv, _ := m.get(k)
+		nv, del, err := deleteAnchors(mv, false)
 		if err != nil {
 			return false, err
 		}
 		if del {
-			delete(m, k)
+			m.del(k)
 		} else {
-			m[k] = nv
+			if _, isList := nv.([]any); isList {
+				m.set(k, nv)
+			}
 			empty = false
 		}
 	}
 	return empty, nil
 }
-
-// box gives list elements an identity while deleteAnchorsInList works.
-type box struct{ v any }
 
 // deleteAnchorsInList removes the elements that carry anchors and the
 // elements left empty. Like Kyverno it removes by the element's original
@@ -461,30 +578,34 @@ type box struct{ v any }
 // earlier one is gone; where Kyverno would then index past the end (and
 // panic), this returns an error.
 func deleteAnchorsInList(l []any) ([]any, bool, error) {
-	boxes := make([]*box, len(l))
-	for i, e := range l {
-		boxes[i] = &box{v: e}
+	// vals holds the rewritten elements by original index, and cur the
+	// original indices of the elements still in the list.
+	var valBuf [keyBuf]any
+	var curBuf [keyBuf]int
+	vals := append(valBuf[:0], l...)
+	cur := curBuf[:0]
+	for i := range l {
+		cur = append(cur, i)
 	}
-	cur := append([]*box(nil), boxes...)
 	deleteAt := func(i int) error {
 		if i >= len(cur) {
 			return fmt.Errorf("failed to delete anchors: list element %d is out of range", i)
 		}
-		cur = append(cur[:i:i], cur[i+1:]...)
+		cur = append(cur[:i], cur[i+1:]...)
 		return nil
 	}
-	for i, b := range boxes {
-		if hasAnchors(b.v, hasAnchor) {
+	for i, v := range l {
+		if hasAnchors(v, hasAnchor) {
 			if err := deleteAt(i); err != nil {
 				return nil, false, err
 			}
 			continue
 		}
-		nv, del, err := deleteAnchors(b.v, false)
+		nv, del, err := deleteAnchors(v, false)
 		if err != nil {
 			return nil, false, err
 		}
-		b.v = nv
+		vals[i] = nv
 		if del {
 			if err := deleteAt(i); err != nil {
 				return nil, false, err
@@ -495,8 +616,8 @@ func deleteAnchorsInList(l []any) ([]any, bool, error) {
 		return []any{}, true, nil
 	}
 	out := make([]any, len(cur))
-	for i, b := range cur {
-		out[i] = b.v
+	for j, i := range cur {
+		out[j] = vals[i]
 	}
 	return out, false, nil
 }
