@@ -39,6 +39,8 @@ type policy struct {
 	// usesImages is set when a rule may read the images variable, which is
 	// then computed for each request.
 	usesImages bool
+	// hasMutate and hasValidate tell which phases have rules to run.
+	hasMutate, hasValidate bool
 	jp         *jmespath.Interpreter
 	templates  *templateCache
 }
@@ -215,6 +217,11 @@ func (d *Dialect) compile(doc engine.Document) (engine.Policy, field.ErrorList) 
 		cr, rerrs := d.compileRule(pd, r, paths[i])
 		errs = append(errs, rerrs...)
 		p.rules = append(p.rules, cr)
+		if cr.typ == ruleMutate {
+			p.hasMutate = true
+		} else if cr.typ != ruleNone {
+			p.hasValidate = true
+		}
 	}
 	if len(errs) > 0 {
 		p.broken = errs.ToAggregate().Error()

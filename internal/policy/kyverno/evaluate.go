@@ -36,6 +36,9 @@ func (p *policy) Evaluate(ctx context.Context, req *engine.Request, cluster engi
 	if obj == nil {
 		return engine.Outcome{}
 	}
+	if p.broken == "" && ((req.Phase == engine.PhaseMutate && !p.hasMutate) || (req.Phase != engine.PhaseMutate && !p.hasValidate)) {
+		return engine.Outcome{}
+	}
 	// A namespaced Policy applies only to resources in its namespace.
 	if p.namespace != "" && metaString(obj, "namespace") != p.namespace {
 		return engine.Outcome{}
