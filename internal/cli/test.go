@@ -33,6 +33,7 @@ one did not, 2 when a test file could not be run.`,
 			default:
 				return badInput(fmt.Errorf("unknown output format %q: use table, json or junit", output))
 			}
+			batchGC()
 			files, err := suite.Discover(args)
 			if err != nil {
 				return badInput(err)

@@ -74,7 +74,8 @@ type Request struct {
 }
 
 // Memo holds values derived from one request, by key. It is used by one
-// goroutine at a time. Values must not be modified after they are stored.
+// goroutine at a time. A stored value may only change in ways its readers
+// cannot observe (filling caches of its own).
 type Memo map[string]any
 
 // Preset supplies variable values that stand in for what policies would

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/open-policy-agent/opa/v1/ast"
 	"sort"
 
 	"github.com/portcullis-dev/portcullis/internal/engine"
@@ -21,6 +22,34 @@ type review struct {
 	nsDone bool
 	ns     map[string]any
 	nsErr  error
+
+	// lazy is input.review as a Rego value, converted as the templates read
+	// it and shared by every constraint that evaluates the request.
+	lazy ast.Object
+}
+
+// regoReview returns input.review as a Rego value.
+func (r *review) regoReview() ast.Object {
+	if r.lazy == nil {
+		r.lazy = ast.LazyObject(r.request)
+	}
+	return r.lazy
+}
+
+// memoKey is the key of the request's review in engine.Request.Memo.
+const memoKey = "gatekeeper.review"
+
+// reviewFor returns the review of a request, built once per evaluation and
+// shared by every constraint.
+func reviewFor(req *engine.Request) *review {
+	if rv, ok := req.Memo[memoKey].(*review); ok && rv.req == req {
+		return rv
+	}
+	rv := newReview(req)
+	if req.Memo != nil {
+		req.Memo[memoKey] = rv
+	}
+	return rv
 }
 
 // newReview builds the AdmissionRequest Gatekeeper gives templates. Its
@@ -167,7 +196,7 @@ func (c *constraint) Evaluate(ctx context.Context, req *engine.Request, cluster 
 	if c.match == nil {
 		return c.outcome(engine.Error, action, c.broken)
 	}
-	rv := newReview(req)
+	rv := reviewFor(req)
 	matched, err := c.match.matches(ctx, rv, cluster)
 	if err != nil {
 		return c.outcome(engine.Error, action, "unable to match constraints: "+err.Error())

@@ -279,7 +279,10 @@ func (p *regoProgram) eval(ctx context.Context, in *review, params *constraintPa
 func (p *regoProgram) evalOPA(ctx context.Context, in *review, params *constraintParams, cluster engine.Cluster, timeout time.Duration) ([]string, error) {
 	// The input is converted to Rego values lazily, as the code reads it:
 	// most templates read a few fields of a large object.
-	input := ast.LazyObject(map[string]any{"review": in.request, "parameters": params.value})
+	input := ast.NewObject(
+		ast.Item(ast.InternedTerm("review"), ast.NewTerm(in.regoReview())),
+		ast.Item(ast.InternedTerm("parameters"), ast.NewTerm(params.value)),
+	)
 	// OPA would start a goroutine per evaluation to watch ctx; a cancel
 	// flag set by ctx and the timeout costs far less.
 	cancel := topdown.NewCancel()
