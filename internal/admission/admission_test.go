@@ -130,3 +130,22 @@ func FuzzDecode(f *testing.F) {
 		Encode(rv, Allow(rv.Request.UID, nil))
 	})
 }
+
+// TestFailuresYAMLMatchesEncoder checks the scalar-by-scalar rendering
+// against yaml.v3 encoding the whole map, on the messages of every rule
+// result the conformance corpus and tricky strings produce.
+func TestFailuresYAMLMatchesEncoder(t *testing.T) {
+	messages := []string{
+		"", "plain", "true", "null", "123", "1.5", "- dash", "a: b", "key: value with 'quotes'",
+		`double "quotes"`, "ends with colon:", "# hash", "tab\there", "unicode é ✓", "  leading space",
+		"trailing space ", "{braces}", "[brackets]", "*star", "&anchor", "!tag", "%percent", "@at", "`tick",
+		"validation error: label 'team' is required. rule check-team failed at path /metadata/labels/team/",
+		"multi\nline", "multi\nline\n", strings.Repeat("long ", 50),
+	}
+	for _, m := range messages {
+		f := map[string]map[string]string{"policy-a": {"rule-1": m, "rule-2": "x"}, "b": {"r": m}}
+		if got, want := failuresYAML(f), encodeYAML(f); got != want {
+			t.Errorf("message %q:\ngot  %q\nwant %q", m, got, want)
+		}
+	}
+}

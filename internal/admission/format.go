@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	yaml "go.yaml.in/yaml/v3"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -90,19 +92,97 @@ func (kyvernoFormat) Denial(rv *Review, denied, all []engine.RuleResult) *metav1
 		}
 		failures[r.Policy.Name][r.Rule] = r.Message
 	}
+	msg := fmt.Sprintf("\n\nresource %s was blocked due to the following policies \n\n%s", resourceName(rv), failuresYAML(failures))
+	return &metav1.Status{Status: metav1.StatusFailure, Message: msg}
+}
+
+// failuresYAML renders policy -> rule -> message as Kyverno does, with
+// go.yaml.in/yaml/v3 and an indent of two. Single-line strings are rendered
+// one scalar at a time (cached, since the same messages recur), which gives
+// the same bytes as encoding the whole map; documents with multi-line
+// strings, whose block scalars depend on their indentation, are encoded
+// whole.
+func failuresYAML(failures map[string]map[string]string) string {
+	var b strings.Builder
+	policies := sortedKeys(failures)
+	for _, p := range policies {
+		ps, ok := yamlScalar(p)
+		if !ok {
+			return encodeYAML(failures)
+		}
+		b.WriteString(ps)
+		b.WriteString(":\n")
+		rules := failures[p]
+		for _, r := range sortedKeys(rules) {
+			rs, ok1 := yamlScalar(r)
+			ms, ok2 := yamlScalar(rules[r])
+			if !ok1 || !ok2 {
+				return encodeYAML(failures)
+			}
+			b.WriteString("  ")
+			b.WriteString(rs)
+			b.WriteString(": ")
+			b.WriteString(ms)
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func encodeYAML(v any) string {
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
-	err := enc.Encode(failures)
+	err := enc.Encode(v)
 	if cerr := enc.Close(); err == nil {
 		err = cerr
 	}
-	results := bytes.TrimPrefix(buf.Bytes(), []byte("---\n"))
 	if err != nil {
-		results = []byte(fmt.Sprintf("failed to encode failures: %v\n", err))
+		return fmt.Sprintf("failed to encode failures: %v\n", err)
 	}
-	msg := fmt.Sprintf("\n\nresource %s was blocked due to the following policies \n\n%s", resourceName(rv), results)
-	return &metav1.Status{Status: metav1.StatusFailure, Message: msg}
+	return string(bytes.TrimPrefix(buf.Bytes(), []byte("---\n")))
+}
+
+// scalarCache holds rendered YAML scalars by string; it stops growing at
+// maxCachedScalars entries.
+var scalarCache sync.Map
+
+const maxCachedScalars = 4096
+
+var cachedScalars atomic.Int64
+
+// yamlScalar renders a single-line string as a YAML scalar as yaml.v3 would
+// inside a block mapping; false for strings it cannot render alone.
+func yamlScalar(s string) (string, bool) {
+	if strings.ContainsAny(s, "\n\r") {
+		return "", false
+	}
+	if v, ok := scalarCache.Load(s); ok {
+		return v.(string), true
+	}
+	out, err := yaml.Marshal(s)
+	if err != nil {
+		return "", false
+	}
+	r := strings.TrimSuffix(string(out), "\n")
+	if strings.Contains(r, "\n") {
+		return "", false
+	}
+	if cachedScalars.Load() < maxCachedScalars {
+		if _, loaded := scalarCache.LoadOrStore(s, r); !loaded {
+			cachedScalars.Add(1)
+		}
+	}
+	return r, true
 }
 
 func (kyvernoFormat) Warnings(all []engine.RuleResult) []string {

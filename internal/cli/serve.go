@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -31,6 +32,7 @@ type serveOptions struct {
 	logFormat  string
 	logLevel   string
 	drainAfter time.Duration
+	cpuProfile string
 }
 
 func newServeCommand(stdio IO) *cobra.Command {
@@ -55,6 +57,8 @@ Once ready it prints one line per webhook it serves: "webhook: <name> <URL>".`,
 	cmd.Flags().StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	cmd.Flags().StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	cmd.Flags().DurationVar(&o.drainAfter, "shutdown-timeout", 10*time.Second, "how long to drain connections on shutdown")
+	cmd.Flags().StringVar(&o.cpuProfile, "cpu-profile", "", "write a CPU profile to this file until shutdown (for performance work)")
+	cmd.Flags().MarkHidden("cpu-profile")
 	o.cluster.addFlags(cmd)
 	return cmd
 }
@@ -79,6 +83,17 @@ func runServe(ctx context.Context, stdio IO, o serveOptions) error {
 	log, err := newLogger(stdio.Err, o.logFormat, o.logLevel)
 	if err != nil {
 		return badInput(err)
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return badInput(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if o.cluster.enabled() {
 		return runServeCluster(ctx, stdio, log, o)

@@ -236,9 +236,31 @@ func (s *Server) review(ctx context.Context, e Endpoint, body []byte) (review *a
 		s.metrics.results(res)
 	}
 	if !resp.Allowed {
+		// One short line per denial: which rules denied what. The full
+		// message (what kubectl shows) is logged at verbosity 1.
 		s.log.Info("denied", "webhook", e.Name, "uid", review.Request.UID, "operation", review.Request.Operation,
 			"kind", review.Request.Kind.Kind, "namespace", review.Request.Namespace, "name", review.Request.Name,
-			"dryRun", req.DryRun, "message", strings.TrimSpace(resp.Result.Message))
+			"dryRun", req.DryRun, "rules", deniedRules(res))
+		s.log.V(1).Info("denial message", "uid", review.Request.UID, "message", strings.TrimSpace(resp.Result.Message))
 	}
 	return review, resp
+}
+
+// deniedRules lists the policy/rule of every result that blocked a request.
+func deniedRules(res engine.Result) string {
+	var b strings.Builder
+	for _, r := range res.Rules {
+		if !r.Blocks() {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(r.Policy.Name)
+		if r.Rule != "" {
+			b.WriteByte('/')
+			b.WriteString(r.Rule)
+		}
+	}
+	return b.String()
 }

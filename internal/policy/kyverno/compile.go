@@ -41,8 +41,8 @@ type policy struct {
 	usesImages bool
 	// hasMutate and hasValidate tell which phases have rules to run.
 	hasMutate, hasValidate bool
-	jp         *jmespath.Interpreter
-	templates  *templateCache
+	jp                     *jmespath.Interpreter
+	templates              *templateCache
 }
 
 var _ engine.Policy = (*policy)(nil)
