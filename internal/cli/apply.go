@@ -214,13 +214,24 @@ func runApply(ctx context.Context, stdio IO, o applyOptions) error {
 // batchGC tunes the garbage collector for batch commands, which allocate
 // short-lived objects at a high rate while their live heap stays small: the
 // collector runs a quarter as often, and a soft limit keeps the heap
-// bounded. GOGC and GOMEMLIMIT in the environment take precedence.
-func batchGC() {
+// bounded.
+func batchGC() { tuneGC(400, 512<<20) }
+
+// serverGC tunes the garbage collector for the webhook server, whose live
+// heap is the compiled policies plus the requests in flight: the collector
+// runs half as often as by default, which costs a few MiB of heap and saves
+// a tenth of the CPU under load. No soft limit is set; a deployment gives
+// one through GOMEMLIMIT, usually from its container's memory limit.
+func serverGC() { tuneGC(200, 0) }
+
+// tuneGC sets the GC percentage and, when limit > 0, a soft memory limit.
+// GOGC and GOMEMLIMIT in the environment take precedence.
+func tuneGC(percent int, limit int64) {
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
+		debug.SetGCPercent(percent)
 	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(512 << 20)
+	if limit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(limit)
 	}
 }
 

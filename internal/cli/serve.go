@@ -18,21 +18,23 @@ import (
 
 	"github.com/portcullis-dev/portcullis/internal/certs"
 	"github.com/portcullis-dev/portcullis/internal/engine"
+	"github.com/portcullis-dev/portcullis/internal/logging"
 	"github.com/portcullis-dev/portcullis/internal/manifest"
 	"github.com/portcullis-dev/portcullis/internal/webhook"
 )
 
 type serveOptions struct {
-	cluster    clusterOptions
-	policies   []string
-	addr       string
-	certFile   string
-	keyFile    string
-	certDir    string
-	logFormat  string
-	logLevel   string
-	drainAfter time.Duration
-	cpuProfile string
+	cluster       clusterOptions
+	policies      []string
+	addr          string
+	certFile      string
+	keyFile       string
+	certDir       string
+	logFormat     string
+	logLevel      string
+	denialLogRate int
+	drainAfter    time.Duration
+	cpuProfile    string
 }
 
 func newServeCommand(stdio IO) *cobra.Command {
@@ -56,6 +58,7 @@ Once ready it prints one line per webhook it serves: "webhook: <name> <URL>".`,
 	cmd.Flags().StringVar(&o.certDir, "cert-dir", "", "where the self-signed CA and certificate are written (default: a temporary folder)")
 	cmd.Flags().StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	cmd.Flags().StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	cmd.Flags().IntVar(&o.denialLogRate, "denial-log-rate", webhook.DefaultDenialLogRate, "most denial log lines per second (every denial is still counted in the metrics); 0 logs them all")
 	cmd.Flags().DurationVar(&o.drainAfter, "shutdown-timeout", 10*time.Second, "how long to drain connections on shutdown")
 	cmd.Flags().StringVar(&o.cpuProfile, "cpu-profile", "", "write a CPU profile to this file until shutdown (for performance work)")
 	cmd.Flags().MarkHidden("cpu-profile")
@@ -80,7 +83,11 @@ func newLogger(w io.Writer, format, level string) (logr.Logger, error) {
 }
 
 func runServe(ctx context.Context, stdio IO, o serveOptions) error {
-	log, err := newLogger(stdio.Err, o.logFormat, o.logLevel)
+	// Log lines are written out in batches, so that one line per denial
+	// does not cost a system call per denial under load.
+	logOut := logging.NewWriter(stdio.Err, 250*time.Millisecond)
+	defer logOut.Close()
+	log, err := newLogger(logOut, o.logFormat, o.logLevel)
 	if err != nil {
 		return badInput(err)
 	}
@@ -95,6 +102,7 @@ func runServe(ctx context.Context, stdio IO, o serveOptions) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	serverGC()
 	if o.cluster.enabled() {
 		return runServeCluster(ctx, stdio, log, o)
 	}
@@ -129,6 +137,7 @@ func runServe(ctx context.Context, stdio IO, o serveOptions) error {
 
 	metrics := webhook.NewMetrics()
 	srv := webhook.New(log, metrics, nil)
+	srv.SetDenialLogRate(o.denialLogRate)
 	srv.Update(webhook.NewSnapshot(set, engine.Cluster{}))
 
 	ln, err := net.Listen("tcp", o.addr)

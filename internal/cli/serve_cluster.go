@@ -263,6 +263,7 @@ func runServeCluster(ctx context.Context, stdio IO, log logr.Logger, o serveOpti
 	metrics := webhook.NewMetrics()
 	var ctrl *controller.Controller
 	srv := webhook.New(log, metrics, func() error { return ctrl.Synced() })
+	srv.SetDenialLogRate(o.denialLogRate)
 	id := identity()
 	ctrl, err = controller.New(controller.Options{
 		Engine: eng, Dynamic: dyn, Kube: kube, CRDs: ext, REST: restCfg,

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/time/rate"
 	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/portcullis-dev/portcullis/internal/admission"
@@ -94,7 +95,16 @@ type Server struct {
 	ready    func() error
 	metrics  *Metrics
 	log      logr.Logger
+	// denialLines bounds the denial log lines per second; lines over the
+	// limit are counted and reported in the next line that is written.
+	denialLines *rate.Limiter
+	suppressed  atomic.Int64
 }
+
+// DefaultDenialLogRate is how many denial lines per second are logged by
+// default, with a burst of twice as many. Every denial is counted in the
+// metrics whatever the limit.
+const DefaultDenialLogRate = 100
 
 // New returns a server. ready reports whether every policy source has
 // synced; until it returns nil, admission requests get HTTP 503 so that the
@@ -103,7 +113,20 @@ func New(log logr.Logger, metrics *Metrics, ready func() error) *Server {
 	if ready == nil {
 		ready = func() error { return nil }
 	}
-	return &Server{log: log, metrics: metrics, ready: ready}
+	s := &Server{log: log, metrics: metrics, ready: ready, denialLines: rate.NewLimiter(rate.Inf, 0)}
+	s.SetDenialLogRate(DefaultDenialLogRate)
+	return s
+}
+
+// SetDenialLogRate sets how many denial lines per second are logged; 0 logs
+// every denial.
+func (s *Server) SetDenialLogRate(perSecond int) {
+	if perSecond <= 0 {
+		s.denialLines.SetLimit(rate.Inf)
+		return
+	}
+	s.denialLines.SetBurst(2 * perSecond)
+	s.denialLines.SetLimit(rate.Limit(perSecond))
 }
 
 // Update installs a new snapshot.
@@ -236,14 +259,28 @@ func (s *Server) review(ctx context.Context, e Endpoint, body []byte) (review *a
 		s.metrics.results(res)
 	}
 	if !resp.Allowed {
-		// One short line per denial: which rules denied what. The full
-		// message (what kubectl shows) is logged at verbosity 1.
-		s.log.Info("denied", "webhook", e.Name, "uid", review.Request.UID, "operation", review.Request.Operation,
-			"kind", review.Request.Kind.Kind, "namespace", review.Request.Namespace, "name", review.Request.Name,
-			"dryRun", req.DryRun, "rules", deniedRules(res))
-		s.log.V(1).Info("denial message", "uid", review.Request.UID, "message", strings.TrimSpace(resp.Result.Message))
+		s.logDenial(e, review, req, res, resp)
 	}
 	return review, resp
+}
+
+// logDenial writes one short line per denial: which rules denied what. The
+// full message (what kubectl shows) is logged at verbosity 1. Under a storm
+// of denials the lines are rate limited, and the next line written says how
+// many were left out.
+func (s *Server) logDenial(e Endpoint, review *admission.Review, req engine.Request, res engine.Result, resp *admissionv1.AdmissionResponse) {
+	if !s.denialLines.Allow() {
+		s.suppressed.Add(1)
+		return
+	}
+	kv := []any{"webhook", e.Name, "uid", review.Request.UID, "operation", review.Request.Operation,
+		"kind", review.Request.Kind.Kind, "namespace", review.Request.Namespace, "name", review.Request.Name,
+		"dryRun", req.DryRun, "rules", deniedRules(res)}
+	if n := s.suppressed.Swap(0); n > 0 {
+		kv = append(kv, "unloggedDenials", n)
+	}
+	s.log.Info("denied", kv...)
+	s.log.V(1).Info("denial message", "uid", review.Request.UID, "message", strings.TrimSpace(resp.Result.Message))
 }
 
 // deniedRules lists the policy/rule of every result that blocked a request.

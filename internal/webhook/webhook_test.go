@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -195,4 +198,33 @@ func (panicPolicy) Ref() engine.PolicyRef        { return engine.PolicyRef{Diale
 func (panicPolicy) FailureAction() engine.Action { return engine.ActionDeny }
 func (panicPolicy) Evaluate(context.Context, *engine.Request, engine.Cluster) engine.Outcome {
 	panic("boom")
+}
+
+func TestDenialLogIsRateLimited(t *testing.T) {
+	var lines []string
+	var mu sync.Mutex
+	log := funcr.New(func(prefix, args string) {
+		mu.Lock()
+		defer mu.Unlock()
+		lines = append(lines, args)
+	}, funcr.Options{})
+	s, ts := newServer(t, nil)
+	s.log = log
+	s.SetDenialLogRate(1) // a burst of 2, then one a second
+	for i := range 5 {
+		post(t, ts.URL+"/validate/fail", review(fmt.Sprint("d", i), ""))
+	}
+	post(t, ts.URL+"/validate/fail", review("allowed", `"team":"x"`))
+	mu.Lock()
+	if len(lines) != 2 || !strings.Contains(lines[0], `"rules"="require-team/team"`) {
+		t.Fatalf("want 2 denial lines, got %q", lines)
+	}
+	mu.Unlock()
+	s.SetDenialLogRate(0)
+	post(t, ts.URL+"/validate/fail", review("d5", ""))
+	mu.Lock()
+	defer mu.Unlock()
+	if len(lines) != 3 || !strings.Contains(lines[2], `"unloggedDenials"=3`) {
+		t.Fatalf("the next line must count the 3 left out: %q", lines)
+	}
 }
