@@ -272,17 +272,11 @@ func termResult(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
 // eval runs the violation query for one review and returns the messages of
 // the violations, sorted.
 func (p *regoProgram) eval(ctx context.Context, in *review, params *constraintParams, cluster engine.Cluster, timeout time.Duration) ([]string, error) {
-	return p.evalOPA(ctx, in, params, cluster, timeout)
-}
-
-// evalOPA evaluates with OPA.
-func (p *regoProgram) evalOPA(ctx context.Context, in *review, params *constraintParams, cluster engine.Cluster, timeout time.Duration) ([]string, error) {
 	// The input is converted to Rego values lazily, as the code reads it:
-	// most templates read a few fields of a large object.
-	input := ast.NewObject(
-		ast.Item(ast.InternedTerm("review"), ast.NewTerm(in.regoReview())),
-		ast.Item(ast.InternedTerm("parameters"), ast.NewTerm(params.value)),
-	)
+	// most templates read a few fields of a large object. A strict
+	// ast.Object would hash, and so convert, all of it up front. The lazy
+	// review is shared by the constraints that evaluate the request.
+	input := ast.LazyObject(map[string]any{"review": in.regoReview(), "parameters": params.value})
 	// OPA would start a goroutine per evaluation to watch ctx; a cancel
 	// flag set by ctx and the timeout costs far less.
 	cancel := topdown.NewCancel()
