@@ -3,7 +3,9 @@ package admission
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -104,7 +106,7 @@ func (kyvernoFormat) Denial(rv *Review, denied, all []engine.RuleResult) *metav1
 // whole.
 func failuresYAML(failures map[string]map[string]string) string {
 	var b strings.Builder
-	policies := sortedKeys(failures)
+	policies := slices.Sorted(maps.Keys(failures))
 	for _, p := range policies {
 		ps, ok := yamlScalar(p)
 		if !ok {
@@ -113,7 +115,7 @@ func failuresYAML(failures map[string]map[string]string) string {
 		b.WriteString(ps)
 		b.WriteString(":\n")
 		rules := failures[p]
-		for _, r := range sortedKeys(rules) {
+		for _, r := range slices.Sorted(maps.Keys(rules)) {
 			rs, ok1 := yamlScalar(r)
 			ms, ok2 := yamlScalar(rules[r])
 			if !ok1 || !ok2 {
@@ -127,15 +129,6 @@ func failuresYAML(failures map[string]map[string]string) string {
 		}
 	}
 	return b.String()
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func encodeYAML(v any) string {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -139,7 +141,7 @@ func (d *Dialect) compileRego(src *regoSource) (*regoProgram, field.ErrorList) {
 		modules[file] = m
 		paths[file] = p
 	}
-	for _, file := range sortedKeys(modules) {
+	for _, file := range slices.Sorted(maps.Keys(modules)) {
 		errs = append(errs, checkReferences(modules[file], paths[file])...)
 	}
 	if len(errs) > 0 {
@@ -247,15 +249,6 @@ func checkReferences(m *ast.Module, p *field.Path) field.ErrorList {
 		})
 	}
 	return errs
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // noMetrics spares every evaluation the maps of OPA's metrics.

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -184,7 +186,7 @@ func standardFunctions() []*function {
 			return strings.Join(parts, a[0].(string)), nil
 		}},
 		{name: "keys", args: [][]jpType{sig(tObject)}, handler: func(_ *evaluator, a []any) (any, error) {
-			keys := sortedKeys(a[0].(map[string]any))
+			keys := slices.Sorted(maps.Keys(a[0].(map[string]any)))
 			out := make([]any, len(keys))
 			for i, k := range keys {
 				out[i] = k
@@ -194,7 +196,7 @@ func standardFunctions() []*function {
 		{name: "values", args: [][]jpType{sig(tObject)}, handler: func(_ *evaluator, a []any) (any, error) {
 			m := a[0].(map[string]any)
 			out := make([]any, 0, len(m))
-			for _, k := range sortedKeys(m) {
+			for _, k := range slices.Sorted(maps.Keys(m)) {
 				out = append(out, m[k])
 			}
 			return out, nil
@@ -311,15 +313,6 @@ func standardFunctions() []*function {
 			return nil, errors.New("unknown type")
 		}},
 	}
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func jpContains(_ *evaluator, a []any) (any, error) {

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -304,7 +306,7 @@ func randomPath(r *rand.Rand, doc any) string {
 		}
 		switch t := cur.(type) {
 		case map[string]any:
-			keys := sortedKeys(t)
+			keys := slices.Sorted(maps.Keys(t))
 			var k string
 			if len(keys) > 0 && r.Intn(4) != 0 {
 				k = keys[r.Intn(len(keys))]

@@ -2,7 +2,9 @@ package mutate
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -288,7 +290,7 @@ func anchoredValue(m map[string]any, key string) (string, any) {
 	if v, ok := m[key]; ok {
 		return key, v
 	}
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		if a := anchor.Parse(k); a.Type != anchor.None && a.Key == key {
 			return k, m[k]
 		}

@@ -3,7 +3,6 @@ package mutate
 import (
 	"errors"
 	"fmt"
-	"sort"
 
 	"github.com/portcullis-dev/portcullis/internal/policy/kyverno/anchor"
 )
@@ -119,15 +118,6 @@ func preprocessOverlay(a *arena, pattern *omap, res map[string]any) error {
 		return err
 	}
 	return deleteConditionElements(pattern)
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // keyBuf is the size of the key snapshots that the walks below keep on

@@ -17,6 +17,7 @@
 package podsecurity
 
 import (
+	"maps"
 	"slices"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -245,7 +246,7 @@ func Compile(raw any, fldPath *field.Path) (*Rule, field.ErrorList) {
 	}
 	var errs field.ErrorList
 	r := &Rule{}
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		v := m[k]
 		p := fldPath.Child(k)
 		switch k {
@@ -317,7 +318,7 @@ func compileExclusions(raw any, fldPath *field.Path, level api.Level) ([]Exclusi
 			continue
 		}
 		var ex Exclusion
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			v := m[k]
 			switch k {
 			case "controlName":
@@ -366,17 +367,6 @@ func compileExclusions(raw any, fldPath *field.Path, level api.Level) ([]Exclusi
 		out = append(out, ex)
 	}
 	return out, errs
-}
-
-// sortedKeys returns the keys of m in order, so that errors come out in a
-// stable order.
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 func stringList(v any, p *field.Path) ([]string, field.ErrorList) {

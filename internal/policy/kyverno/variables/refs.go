@@ -3,9 +3,10 @@ package variables
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -64,7 +65,7 @@ func (r *refResolver) walk(v any, p string) (any, error) {
 		for k, e := range t {
 			out[k] = e
 		}
-		for _, k := range sortedKeys(t) {
+		for _, k := range slices.Sorted(maps.Keys(t)) {
 			nk, err := r.substitute(k, p)
 			if err != nil {
 				return nil, err
@@ -165,7 +166,7 @@ func (r *refResolver) find(v any, p, target string) any {
 	visit = func(v any, p string) {
 		switch t := v.(type) {
 		case map[string]any:
-			for _, k := range sortedKeys(t) {
+			for _, k := range slices.Sorted(maps.Keys(t)) {
 				if removeAnchorsFromPath(p) == target {
 					found = k
 				}
@@ -202,13 +203,4 @@ func operatorPrefix(p string) string {
 		return "-"
 	}
 	return ""
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

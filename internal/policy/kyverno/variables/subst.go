@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -84,7 +86,7 @@ func (c *compiler) compile(v any, p string) (*tnode, bool) {
 	case map[string]any:
 		n := &tnode{path: p, base: t}
 		changed, runtime := false, false
-		for _, k := range sortedKeys(t) {
+		for _, k := range slices.Sorted(maps.Keys(t)) {
 			val, valChanged := c.compile(t[k], childPath(p, k))
 			e := entry{orig: k, key: k, val: val}
 			st, static := c.compileString(k)
@@ -284,7 +286,7 @@ func (s *state) walkValue(v any, p string, depth int) (any, error) {
 		for k, e := range t {
 			out[k] = e
 		}
-		for _, k := range sortedKeys(t) {
+		for _, k := range slices.Sorted(maps.Keys(t)) {
 			key := k
 			if strings.Contains(k, "{{") {
 				nk, err := s.substituteKey(k, p, nil)
