@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"errors"
+
+	"github.com/portcullis-dev/portcullis/internal/image"
 )
 
 // ErrNotFound is returned by cluster data sources when an object does not
@@ -79,4 +81,16 @@ type Cluster struct {
 	GlobalContext GlobalContextGetter
 	Inventory     InventoryLister
 	ExternalData  ExternalDataProvider
+	// Registry reads images, their signatures and attestations for image
+	// policies (Sigstore ClusterImagePolicy, Kyverno verifyImages, Ratify).
+	Registry image.Registry
+}
+
+// Provider is implemented by compiled policies that serve an external data
+// provider in-process, such as Ratify's Verifier and Policy answering as
+// "ratify-provider". Set.Evaluate routes external data calls for the
+// provider's name to it before the cluster's ExternalData.
+type Provider interface {
+	ProviderName() string
+	ExternalData(ctx context.Context, keys []string, cluster Cluster) (ExternalDataResponse, error)
 }

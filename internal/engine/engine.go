@@ -170,6 +170,8 @@ type Set struct {
 	// targets[i] are the targets of policies[i]; nil for a policy that may
 	// match anything.
 	targets [][]Target
+	// providers are the policies that serve external data in-process.
+	providers map[string]Provider
 }
 
 // index computes the targets of every policy.
@@ -179,8 +181,32 @@ func (s *Set) index() *Set {
 		if t, ok := p.(Targeter); ok {
 			s.targets[i] = t.Targets()
 		}
+		if pr, ok := p.(Provider); ok {
+			if s.providers == nil {
+				s.providers = map[string]Provider{}
+			}
+			s.providers[pr.ProviderName()] = pr
+		}
 	}
 	return s
+}
+
+// builtinProviders answers external data calls for the set's in-process
+// providers and passes the others to the cluster's provider.
+type builtinProviders struct {
+	providers map[string]Provider
+	next      ExternalDataProvider
+	cluster   Cluster
+}
+
+func (b builtinProviders) ExternalData(ctx context.Context, provider string, keys []string) (ExternalDataResponse, error) {
+	if p, ok := b.providers[provider]; ok {
+		return p.ExternalData(ctx, keys, b.cluster)
+	}
+	if b.next == nil {
+		return ExternalDataResponse{}, fmt.Errorf("external data provider %q is not available", provider)
+	}
+	return b.next.ExternalData(ctx, provider, keys)
 }
 
 // mayMatch reports whether policy i may match the request.
@@ -216,7 +242,7 @@ func (s *Set) Policies() []Policy { return append([]Policy(nil), s.policies...) 
 // Select returns the set of the policies that keep accepts, in the same
 // order. It shares the compiled policies; both sets stay immutable.
 func (s *Set) Select(keep func(Policy) bool) *Set {
-	out := &Set{errors: s.errors}
+	out := &Set{errors: s.errors, providers: s.providers}
 	for i, p := range s.policies {
 		if keep(p) {
 			out.policies = append(out.policies, p)
@@ -251,6 +277,9 @@ func (s *Set) Evaluate(ctx context.Context, req Request, cluster Cluster) Result
 	}
 	if req.Memo == nil {
 		req.Memo = Memo{}
+	}
+	if len(s.providers) > 0 {
+		cluster.ExternalData = builtinProviders{providers: s.providers, next: cluster.ExternalData, cluster: cluster}
 	}
 	phases := []Phase{req.Phase}
 	if req.Phase == PhaseAll {
