@@ -29,17 +29,22 @@ func Parse(s string) (Ref, error) {
 	if len(s) > 4096 {
 		return Ref{}, fmt.Errorf("image reference of %d bytes is too long", len(s))
 	}
+	orig := s
+	s = lowerRegistry(s)
 	repoPart := s
 	digest := ""
 	if i := strings.IndexByte(s, '@'); i >= 0 {
 		repoPart, digest = s[:i], s[i+1:]
 		if _, err := name.NewDigest(s); err != nil {
-			return Ref{}, fmt.Errorf("invalid image reference %q: %w", s, err)
+			return Ref{}, fmt.Errorf("invalid image reference %q: %w", orig, err)
 		}
 	}
 	tagged, err := name.NewTag(repoPart)
 	if err != nil {
-		return Ref{}, fmt.Errorf("invalid image reference %q: %w", s, err)
+		return Ref{}, fmt.Errorf("invalid image reference %q: %w", orig, err)
+	}
+	if t := tagged.TagStr(); t != "" && !isWordChar(t[0]) {
+		return Ref{}, fmt.Errorf("invalid image reference %q: tag %q must start with a letter, digit or underscore", orig, t)
 	}
 	r := Ref{
 		Registry:   strings.ToLower(tagged.RegistryStr()),
@@ -50,6 +55,26 @@ func Parse(s string) (Ref, error) {
 		r.Tag = tagged.TagStr()
 	}
 	return r, nil
+}
+
+// lowerRegistry lower-cases the registry host of a reference, so that
+// "Docker.IO/nginx" normalizes like "docker.io/nginx". As in the
+// distribution reference grammar, the first component is a registry when it
+// has a "." or ":" or is localhost.
+func lowerRegistry(s string) string {
+	i := strings.IndexByte(s, '/')
+	if i <= 0 {
+		return s
+	}
+	first := s[:i]
+	if strings.ContainsAny(first, "@") || !(strings.ContainsAny(first, ".:") || strings.EqualFold(first, "localhost")) {
+		return s
+	}
+	return strings.ToLower(first) + s[i:]
+}
+
+func isWordChar(c byte) bool {
+	return c == '_' || ('0' <= c && c <= '9') || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')
 }
 
 // Context is registry/repository.
