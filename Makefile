@@ -4,7 +4,15 @@
 GO ?= go
 BIN := bin/portcullis
 
-.PHONY: build run test unit e2e bench conformance clean
+# The real cosign CLI signs images in the image tests, and crane serves a
+# registry in the end-to-end suite; both are built from the Go module proxy.
+COSIGN_VERSION := v2.6.5
+CRANE_VERSION := v0.22.1
+TOOLS := $(CURDIR)/bin/tools
+export COSIGN := $(TOOLS)/cosign
+export CRANE := $(TOOLS)/crane
+
+.PHONY: build run test unit e2e bench conformance clean tools
 
 build:
 	$(GO) build -o $(BIN) ./cmd/portcullis
@@ -14,13 +22,21 @@ run: build
 
 test: unit e2e
 
-unit:
+tools: $(COSIGN) $(CRANE)
+
+$(COSIGN):
+	GOBIN=$(TOOLS) $(GO) install github.com/sigstore/cosign/v2/cmd/cosign@$(COSIGN_VERSION)
+
+$(CRANE):
+	GOBIN=$(TOOLS) $(GO) install github.com/google/go-containerregistry/cmd/crane@$(CRANE_VERSION)
+
+unit: tools
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 
 # The end-to-end suite builds kube-apiserver and etcd from the Go module proxy
 # (cached in ~/.cache/portcullis), then drives them with portcullis and kubectl.
-e2e:
+e2e: tools
 	PORTCULLIS_E2E=1 $(GO) test -count=1 ./internal/localcluster ./internal/controller
 	cd test/e2e && $(GO) vet ./... && $(GO) test -count=1 -timeout 25m ./...
 

@@ -36,6 +36,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/portcullis-dev/portcullis/internal/engine"
+	"github.com/portcullis-dev/portcullis/internal/image"
 )
 
 // DefaultDebounce is how long the controller collects changes before it
@@ -74,6 +75,9 @@ type Options struct {
 	// externaldata.gatekeeper.sh Providers and answers the policies'
 	// external data calls.
 	ExternalData ExternalData
+	// Registry, when set, is how image policies read registries. Requests
+	// gain the imagePullSecrets of the Pod's service account on the way.
+	Registry image.Registry
 	// Debounce defaults to DefaultDebounce.
 	Debounce time.Duration
 	// Publish receives every compiled snapshot, on one goroutine, in order.
@@ -196,6 +200,9 @@ func New(opts Options) (*Controller, error) {
 	}
 	if opts.ExternalData != nil {
 		c.cluster.ExternalData = opts.ExternalData
+	}
+	if opts.Registry != nil {
+		c.cluster.Registry = ServiceAccountRegistry{Registry: opts.Registry, Kube: opts.Kube}
 	}
 	if opts.REST != nil {
 		api, err := newAPICaller(opts.REST)

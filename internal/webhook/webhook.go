@@ -57,6 +57,10 @@ var Endpoints = []Endpoint{
 	{Name: "validation.gatekeeper.sh", Path: "/v1/admit", Dialect: "gatekeeper", Phase: engine.PhaseValidate},
 	{Name: "policy.sigstore.dev", Path: "/validations", Dialect: "sigstore", Phase: engine.PhaseValidate},
 	{Name: "defaulting.policy.sigstore.dev", Path: "/mutations", Dialect: "sigstore", Phase: engine.PhaseMutate},
+	// Ratify's chart installs a Gatekeeper mutation that resolves image
+	// tags to digests before Gatekeeper validates them; its webhook is
+	// Gatekeeper's mutating one.
+	{Name: "mutation.gatekeeper.sh", Path: "/v1/mutate", Dialect: "ratify", Phase: engine.PhaseMutate},
 }
 
 // Selects reports whether a policy belongs to the endpoint: its dialect and

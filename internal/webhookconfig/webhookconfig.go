@@ -94,11 +94,12 @@ func (c Config) Validate() error {
 }
 
 // DefaultFailurePolicy is Ignore for the endpoints of failurePolicy Ignore
-// policies and for Gatekeeper (which installs its webhook with Ignore), and
+// policies and for Gatekeeper's webhooks (which it installs with Ignore; the
+// Ratify mutation runs in Gatekeeper's mutating webhook), and
 // Fail for the others. The failure policy only applies when portcullis
 // cannot answer; policy denials deny either way.
 func DefaultFailurePolicy(e webhook.Endpoint) admissionregistrationv1.FailurePolicyType {
-	if e.Ignore || e.Dialect == "gatekeeper" {
+	if e.Ignore || e.Dialect == "gatekeeper" || e.Dialect == "ratify" {
 		return admissionregistrationv1.Ignore
 	}
 	return admissionregistrationv1.Fail
@@ -111,7 +112,7 @@ func DefaultFailurePolicy(e webhook.Endpoint) admissionregistrationv1.FailurePol
 // policy.sigstore.dev/include=true.
 func DialectNamespaceRequirements(dialect string) []metav1.LabelSelectorRequirement {
 	switch dialect {
-	case "gatekeeper":
+	case "gatekeeper", "ratify":
 		return []metav1.LabelSelectorRequirement{{Key: "admission.gatekeeper.sh/ignore", Operator: metav1.LabelSelectorOpDoesNotExist}}
 	case "sigstore":
 		return []metav1.LabelSelectorRequirement{{Key: "policy.sigstore.dev/include", Operator: metav1.LabelSelectorOpIn, Values: []string{"true"}}}
