@@ -9,6 +9,7 @@ package registry
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,6 +70,10 @@ type Options struct {
 	// that may be reached over plain HTTP. Every other registry, including
 	// localhost, is reached over HTTPS only, also after redirects.
 	Insecure []string
+	// AllowInsecureUnsafe lets every registry be reached over plain HTTP
+	// and without verifying its TLS certificate, as cosign's
+	// --allow-insecure-registry does. For tests and air-gapped labs only.
+	AllowInsecureUnsafe bool
 	// Mirrors maps a registry host to the host that is read instead, e.g.
 	// {"docker.io": "mirror.example.com"}. Credentials are those for the
 	// mirror; a mirror reached over plain HTTP must be in Insecure.
@@ -102,17 +107,19 @@ type Options struct {
 // Content returned by Manifest and Blob is shared with the cache: callers
 // must not modify it.
 type Client struct {
-	keychain    authn.Keychain
-	secrets     SecretGetter
-	insecure    map[string]bool
-	mirrors     map[string]string
-	timeout     time.Duration
-	maxManifest int64
-	maxBlob     int64
-	tagTTL      time.Duration
-	failureTTL  time.Duration
-	now         func() time.Time
-	transport   http.RoundTripper
+	keychain authn.Keychain
+	secrets  SecretGetter
+	insecure map[string]bool
+	// allowInsecure is Options.AllowInsecureUnsafe.
+	allowInsecure bool
+	mirrors       map[string]string
+	timeout       time.Duration
+	maxManifest   int64
+	maxBlob       int64
+	tagTTL        time.Duration
+	failureTTL    time.Duration
+	now           func() time.Time
+	transport     http.RoundTripper
 
 	auths     *ttlCache[credSet]
 	tags      *ttlCache[v1.Descriptor]
@@ -234,11 +241,17 @@ func New(opts Options) (*Client, error) {
 	}
 	base := opts.Transport
 	if base == nil {
-		base = http.DefaultTransport.(*http.Transport).Clone()
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		if opts.AllowInsecureUnsafe {
+			t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the caller asked for it by name
+		}
+		base = t
 	}
+	c.allowInsecure = opts.AllowInsecureUnsafe
 	c.transport = &guard{
 		base:         base,
 		insecure:     c.insecure,
+		allowAll:     opts.AllowInsecureUnsafe,
 		roundTrips:   &c.roundTrips,
 		defaultState: &opState{limit: c.maxManifest, what: "manifest", option: "Options.MaxManifestBytes"},
 	}
@@ -275,7 +288,7 @@ func (c *Client) reference(ref image.Ref) (name.Reference, error) {
 		r.Registry = m
 	}
 	var opts []name.Option
-	if c.insecure[hubAlias(strings.ToLower(r.Registry))] {
+	if c.allowInsecure || c.insecure[hubAlias(strings.ToLower(r.Registry))] {
 		opts = append(opts, name.Insecure)
 	}
 	n, err := r.Name(opts...)

@@ -488,6 +488,15 @@ func TestInsecureRequired(t *testing.T) {
 	if _, err := c.Resolve(context.Background(), reg.Ref(t, "app", "v1"), image.Pull{}); err != nil {
 		t.Fatalf("Resolve with Insecure: %v", err)
 	}
+
+	// AllowInsecureUnsafe lets every registry be reached over plain HTTP.
+	c, err = registry.New(registry.Options{Transport: reg.Transport(), AllowInsecureUnsafe: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Resolve(context.Background(), reg.Ref(t, "app", "v1"), image.Pull{}); err != nil {
+		t.Fatalf("Resolve with AllowInsecureUnsafe: %v", err)
+	}
 }
 
 func TestOversizedManifest(t *testing.T) {
