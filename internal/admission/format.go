@@ -30,9 +30,10 @@ type Format interface {
 }
 
 // FormatFor returns the format of a dialect; unknown dialects get Kyverno's.
+// Ratify's policies run in Gatekeeper's webhooks, so they get its format.
 func FormatFor(dialect string) Format {
 	switch dialect {
-	case "gatekeeper":
+	case "gatekeeper", "ratify":
 		return gatekeeperFormat{}
 	case "sigstore":
 		return sigstoreFormat{}

@@ -39,10 +39,16 @@ type policy struct {
 	// usesImages is set when a rule may read the images variable, which is
 	// then computed for each request.
 	usesImages bool
-	// hasMutate and hasValidate tell which phases have rules to run.
-	hasMutate, hasValidate bool
-	jp                     *jmespath.Interpreter
-	templates              *templateCache
+	// hasMutate and hasValidate tell which phases have rules to run;
+	// hasVerify is set when verifyImages rules run in the mutate phase.
+	hasMutate, hasValidate, hasVerify bool
+	jp                                *jmespath.Interpreter
+	templates                         *templateCache
+	// dialect compiles the verifyImages authorities that hold variables,
+	// per request.
+	dialect *Dialect
+	// imageInfos caches the image references verifyImages rules parse.
+	imageInfos *imageInfoCache
 }
 
 var _ engine.Policy = (*policy)(nil)
@@ -87,6 +93,9 @@ type compiledRule struct {
 	overlay  *variables.Template
 	json6902 *variables.Template
 	foreachM []*foreachMutate
+
+	// verifyImages
+	images *imageRule
 }
 
 // override is a compiled failure-action override.
@@ -133,6 +142,8 @@ func (d *Dialect) compile(doc engine.Document) (engine.Policy, field.ErrorList) 
 		background:    true,
 		jp:            d.jp,
 		templates:     &templateCache{},
+		dialect:       d,
+		imageInfos:    &imageInfoCache{},
 	}
 	if doc.GVK().Kind == "Policy" {
 		p.namespace = ns
@@ -215,6 +226,10 @@ func (d *Dialect) compile(doc engine.Document) (engine.Policy, field.ErrorList) 
 	}
 	for i, r := range rules {
 		cr, rerrs := d.compileRule(pd, r, paths[i])
+		if i >= len(pd.Spec.Rules) {
+			// A generated rule repeats the problems of its rule.
+			rerrs = newErrors(errs, rerrs)
+		}
 		errs = append(errs, rerrs...)
 		p.rules = append(p.rules, cr)
 		if cr.typ == ruleMutate {
@@ -222,11 +237,30 @@ func (d *Dialect) compile(doc engine.Document) (engine.Policy, field.ErrorList) 
 		} else if cr.typ != ruleNone {
 			p.hasValidate = true
 		}
+		if cr.typ == ruleVerifyImages {
+			p.hasVerify = true
+		}
 	}
 	if len(errs) > 0 {
 		p.broken = errs.ToAggregate().Error()
 	}
 	return p, errs
+}
+
+// newErrors returns the errors of add whose type and detail are not in
+// have.
+func newErrors(have, add field.ErrorList) field.ErrorList {
+	seen := map[string]bool{}
+	for _, e := range have {
+		seen[string(e.Type)+"\x00"+e.Detail] = true
+	}
+	var out field.ErrorList
+	for _, e := range add {
+		if !seen[string(e.Type)+"\x00"+e.Detail] {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // readsImages reports whether a rule may read the images variable: a
@@ -364,7 +398,6 @@ func (d *Dialect) compileRule(pd *policyDoc, r rule, path *field.Path) (*compile
 	if len(r.VerifyImages) > 0 {
 		count++
 		cr.typ = ruleVerifyImages
-		cr.unsupported = "verifyImages rules need the image layer, which is not built yet"
 	}
 	switch {
 	case count == 0:
@@ -377,6 +410,9 @@ func (d *Dialect) compileRule(pd *policyDoc, r rule, path *field.Path) (*compile
 	}
 	if r.Mutate != nil {
 		errs = append(errs, d.compileMutate(r.Mutate, cr, path.Child("mutate"))...)
+	}
+	if len(r.VerifyImages) > 0 {
+		errs = append(errs, d.compileVerifyImages(pd, r, cr, path)...)
 	}
 	return cr, errs
 }

@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/portcullis-dev/portcullis/internal/image"
 	"github.com/portcullis-dev/portcullis/internal/policy/kyverno/jmespath"
 	"github.com/portcullis-dev/portcullis/internal/policy/kyverno/variables"
 )
@@ -46,6 +47,12 @@ type contextLoader struct {
 	// globalReference
 	globalName  string
 	globalNameT *variables.Template
+
+	// imageRegistry
+	imageRef         *variables.Template
+	imageRefRaw      string
+	imageJMESPathRaw string
+	secrets          []string
 }
 
 type apiData struct {
@@ -136,6 +143,28 @@ func (d *Dialect) compileContext(entries []contextEntry, path *field.Path) ([]*c
 		if e.ImageRegistry != nil {
 			sources++
 			cl.kind = ctxImageRegistry
+			ir := e.ImageRegistry
+			ip := ep.Child("imageRegistry")
+			if ir.Reference == "" {
+				errs = append(errs, field.Required(ip.Child("reference"), "a ref is required for imageRegistry context entry"))
+			} else if !strings.Contains(ir.Reference, "{{") {
+				if _, err := image.Parse(ir.Reference); err != nil {
+					errs = append(errs, field.Invalid(ip.Child("reference"), ir.Reference, fmt.Sprintf("bad image: %s: %v", ir.Reference, err)))
+				}
+			}
+			cl.imageRef = compile(ir.Reference, ip.Child("reference"))
+			cl.imageRefRaw, cl.imageJMESPathRaw = ir.Reference, ir.JMESPath
+			if ir.JMESPath != "" {
+				cl.jmesPath = compile(ir.JMESPath, ip.Child("jmesPath"))
+				if !strings.Contains(ir.JMESPath, "{{") {
+					if _, err := d.jp.Compile(ir.JMESPath); err != nil {
+						errs = append(errs, field.Invalid(ip.Child("jmesPath"), ir.JMESPath, fmt.Sprintf("failed to parse JMESPath %s: %v", ir.JMESPath, err)))
+					}
+				}
+			}
+			if c := ir.ImageRegistryCredentials; c != nil {
+				cl.secrets = c.Secrets
+			}
 		}
 		if sources != 1 {
 			errs = append(errs, field.Invalid(ep, e.Name, "a context entry needs exactly one of variable, configMap, apiCall, globalReference or imageRegistry"))
@@ -216,12 +245,56 @@ func (cl *contextLoader) load(ctx context.Context, jp *jmespath.Interpreter, dat
 		}
 		return withValue(data, []string{cl.name}, v), nil
 	case ctxImageRegistry:
-		if ec.req.Preset != nil {
+		if ec.req.Preset != nil && (hasKey(data, cl.name) || ec.cluster.Registry == nil) {
 			return data, nil
 		}
-		return nil, fmt.Errorf("context entry %s: imageRegistry entries need the image layer, which is not built yet", cl.name)
+		return cl.loadImageRegistry(ctx, jp, data, ec)
 	}
 	return data, nil
+}
+
+// loadImageRegistry reads the entry's image from its registry and adds
+// Kyverno's image document (or the entry's JMESPath of it).
+func (cl *contextLoader) loadImageRegistry(ctx context.Context, jp *jmespath.Interpreter, data map[string]any, ec *evalContext) (map[string]any, error) {
+	ref, err := cl.imageRef.Evaluate(data)
+	if err != nil {
+		// Kyverno's spelling.
+		return nil, fmt.Errorf("ailed to substitute variables in context entry %s %s: %v", cl.name, cl.imageRefRaw, err)
+	}
+	refString, ok := ref.(string)
+	if !ok {
+		return nil, fmt.Errorf("invalid image reference %s, image reference must be a string", jsonString(ref))
+	}
+	path, err := evalString(cl.jmesPath, data)
+	if err != nil {
+		return nil, fmt.Errorf("failed to substitute variables in context entry %s %s: %v", cl.name, cl.imageJMESPathRaw, err)
+	}
+	ns, _ := hasValue(data, "request", "namespace").(string)
+	pull := image.Pull{Namespace: ns, Secrets: cl.secrets}
+	doc, err := imageDocument(ctx, ec.cluster.Registry, refString, pull)
+	if err != nil {
+		return nil, err
+	}
+	var v any = doc
+	if path != "" {
+		if v, err = jp.Search(path, v); err != nil {
+			return nil, fmt.Errorf("failed to apply JMESPath (%s) results to context entry %s, error: %v", path, cl.name, err)
+		}
+	}
+	return withValue(data, []string{cl.name}, v), nil
+}
+
+// hasValue returns the value at a path of nested maps, or nil.
+func hasValue(data map[string]any, path ...string) any {
+	var cur any = data
+	for _, p := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[p]
+	}
+	return cur
 }
 
 func (cl *contextLoader) loadVariable(jp *jmespath.Interpreter, data map[string]any) (map[string]any, error) {

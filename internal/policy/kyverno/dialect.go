@@ -1,9 +1,13 @@
 // Package kyverno is the Kyverno dialect: kyverno.io/v1 and v2beta1
 // ClusterPolicy and Policy with validate (pattern, anyPattern, deny,
-// foreach, podSecurity) and mutate (patchStrategicMerge, patchesJson6902,
-// foreach) rules, match/exclude, preconditions, context entries, JMESPath
-// variables and the autogen rules for pod controllers. Each policy compiles
-// once; evaluation only substitutes variables and matches.
+// foreach, podSecurity), mutate (patchStrategicMerge, patchesJson6902,
+// foreach) and verifyImages (Cosign and SigstoreBundle signatures and
+// attestations, through internal/image/signature) rules, match/exclude,
+// preconditions, context entries (imageRegistry through
+// engine.Cluster.Registry), JMESPath variables and the autogen rules for
+// pod controllers. Each policy compiles once, signature verifiers
+// included; evaluation only substitutes variables, matches and reads
+// registries.
 package kyverno
 
 import (
@@ -18,6 +22,7 @@ import (
 	sigsjson "sigs.k8s.io/json"
 
 	"github.com/portcullis-dev/portcullis/internal/engine"
+	"github.com/portcullis-dev/portcullis/internal/image/signature"
 	"github.com/portcullis-dev/portcullis/internal/policy/kyverno/jmespath"
 )
 
@@ -26,8 +31,9 @@ const DialectName = "kyverno"
 
 // Dialect compiles Kyverno policies.
 type Dialect struct {
-	jp  *jmespath.Interpreter
-	now func() time.Time
+	jp      *jmespath.Interpreter
+	now     func() time.Time
+	sigOpts signature.Options
 }
 
 var _ engine.Dialect = (*Dialect)(nil)
@@ -39,6 +45,14 @@ type Option func(*Dialect)
 // read. Tests use a fixed clock.
 func WithClock(now func() time.Time) Option {
 	return func(d *Dialect) { d.now = now }
+}
+
+// WithSignatureOptions sets the options of the signature verifiers that
+// verifyImages rules compile to: the default trust root of keyless
+// attestors (without one, keyless attestors without roots fail to compile),
+// the result cache's lifetimes and the clock.
+func WithSignatureOptions(o signature.Options) Option {
+	return func(d *Dialect) { d.sigOpts = o }
 }
 
 // New returns the Kyverno dialect.

@@ -25,6 +25,9 @@ type evalContext struct {
 	subject subject
 	// base is the JSON context shared by every rule of the policy.
 	base map[string]any
+	// ivm holds the image verification results when the request has no
+	// Memo to share them in.
+	ivm *verificationMetadata
 }
 
 // Evaluate implements engine.Policy.
@@ -36,7 +39,7 @@ func (p *policy) Evaluate(ctx context.Context, req *engine.Request, cluster engi
 	if obj == nil {
 		return engine.Outcome{}
 	}
-	if p.broken == "" && ((req.Phase == engine.PhaseMutate && !p.hasMutate) || (req.Phase != engine.PhaseMutate && !p.hasValidate)) {
+	if p.broken == "" && ((req.Phase == engine.PhaseMutate && !p.hasMutate && !p.hasVerify) || (req.Phase != engine.PhaseMutate && !p.hasValidate)) {
 		return engine.Outcome{}
 	}
 	// A namespaced Policy applies only to resources in its namespace.
@@ -65,7 +68,12 @@ func (p *policy) Evaluate(ctx context.Context, req *engine.Request, cluster engi
 	var out engine.Outcome
 	switch req.Phase {
 	case engine.PhaseMutate:
+		// Kyverno's mutating webhook runs the mutate rules, then verifies
+		// images on the mutated object.
 		ec.mutate(&out)
+		if p.hasVerify {
+			ec.verifyImages(&out)
+		}
 	default:
 		ec.validate(&out)
 	}

@@ -28,6 +28,33 @@ func FuzzCompile(f *testing.F) {
 		}
 	}
 	f.Add([]byte("apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata: {name: x}\nspec: {rules: [{name: r}]}"))
+	f.Add([]byte(`apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: v}
+spec:
+  rules:
+  - name: r
+    match: {any: [{resources: {kinds: [Pod]}}]}
+    imageExtractors:
+      Pod: [{path: /spec/containers/*/image}]
+    context:
+    - name: img
+      imageRegistry: {reference: "{{ request.object.spec.containers[0].image }}", jmesPath: configData}
+    verifyImages:
+    - imageReferences: ["*"]
+      skipImageReferences: ["docker.io/skip*"]
+      failureAction: Enforce
+      attestors:
+      - count: 1
+        entries:
+        - keys: {publicKeys: "{{ img.key }}", rekor: {ignoreTlog: true, url: x}}
+        - attestor: {entries: [{keyless: {subject: "*", issuer: "*", roots: "x"}}]}
+      attestations:
+      - name: a
+        type: t
+        conditions: [{all: [{key: "{{ a.x }}", operator: Equals, value: 1}]}]
+      validate: {deny: {conditions: {any: [{key: 1, operator: Equals, value: 1}]}}}
+`))
 	pod := map[string]any{
 		"apiVersion": "v1", "kind": "Pod",
 		"metadata": map[string]any{"name": "p", "namespace": "default", "labels": map[string]any{"app": "x"}},

@@ -63,7 +63,7 @@ type rule struct {
 	Mutate                 *mutation                                `json:"mutate,omitempty"`
 	Validate               *validation                              `json:"validate,omitempty"`
 	Generate               map[string]any                           `json:"generate,omitempty"`
-	VerifyImages           []map[string]any                         `json:"verifyImages,omitempty"`
+	VerifyImages           []imageVerification                      `json:"verifyImages,omitempty"`
 	SkipBackgroundRequests *bool                                    `json:"skipBackgroundRequests,omitempty"`
 	ReportProperties       map[string]string                        `json:"reportProperties,omitempty"`
 }
@@ -109,7 +109,7 @@ type contextEntry struct {
 	Name            string              `json:"name"`
 	ConfigMap       *configMapReference `json:"configMap,omitempty"`
 	APICall         *apiCall            `json:"apiCall,omitempty"`
-	ImageRegistry   map[string]any      `json:"imageRegistry,omitempty"`
+	ImageRegistry   *imageRegistry      `json:"imageRegistry,omitempty"`
 	Variable        *variable           `json:"variable,omitempty"`
 	GlobalReference *globalReference    `json:"globalReference,omitempty"`
 }
@@ -203,4 +203,125 @@ type forEachMutation struct {
 	PatchStrategicMerge any               `json:"patchStrategicMerge,omitempty"`
 	PatchesJSON6902     string            `json:"patchesJson6902,omitempty"`
 	ForEach             []forEachMutation `json:"foreach,omitempty"`
+}
+
+// imageRegistry is the imageRegistry context entry: the image reference
+// to read from its registry, and a JMESPath over Kyverno's image document.
+type imageRegistry struct {
+	Reference                string                    `json:"reference"`
+	JMESPath                 string                    `json:"jmesPath,omitempty"`
+	ImageRegistryCredentials *imageRegistryCredentials `json:"imageRegistryCredentials,omitempty"`
+}
+
+// imageRegistryCredentials says how registry reads authenticate.
+type imageRegistryCredentials struct {
+	AllowInsecureRegistry bool     `json:"allowInsecureRegistry,omitempty"`
+	Providers             []string `json:"providers,omitempty"`
+	Secrets               []string `json:"secrets,omitempty"`
+}
+
+// imageVerification is one entry of a verifyImages rule. The booleans whose
+// CRD default is true are pointers, so that an absent field takes Kyverno's
+// default.
+type imageVerification struct {
+	FailureAction            *string                   `json:"failureAction,omitempty"`
+	Type                     string                    `json:"type,omitempty"`
+	Image                    string                    `json:"image,omitempty"`
+	ImageReferences          []string                  `json:"imageReferences,omitempty"`
+	SkipImageReferences      []string                  `json:"skipImageReferences,omitempty"`
+	Key                      string                    `json:"key,omitempty"`
+	Roots                    string                    `json:"roots,omitempty"`
+	Subject                  string                    `json:"subject,omitempty"`
+	Issuer                   string                    `json:"issuer,omitempty"`
+	AdditionalExtensions     map[string]string         `json:"additionalExtensions,omitempty"`
+	Attestors                []attestorSet             `json:"attestors,omitempty"`
+	Attestations             []attestation             `json:"attestations,omitempty"`
+	Annotations              map[string]string         `json:"annotations,omitempty"`
+	Repository               string                    `json:"repository,omitempty"`
+	CosignOCI11              bool                      `json:"cosignOCI11,omitempty"`
+	MutateDigest             *bool                     `json:"mutateDigest,omitempty"`
+	VerifyDigest             *bool                     `json:"verifyDigest,omitempty"`
+	Validation               *imageValidation          `json:"validate,omitempty"`
+	Required                 *bool                     `json:"required,omitempty"`
+	ImageRegistryCredentials *imageRegistryCredentials `json:"imageRegistryCredentials,omitempty"`
+	UseCache                 *bool                     `json:"useCache,omitempty"`
+}
+
+// imageValidation is verifyImages[].validate: deny conditions checked
+// across the attestations of the entry.
+type imageValidation struct {
+	Message string `json:"message,omitempty"`
+	Deny    *deny  `json:"deny,omitempty"`
+}
+
+// attestorSet is a set of attestors of which Count must verify (all of
+// them when Count is absent).
+type attestorSet struct {
+	Count   *int       `json:"count,omitempty"`
+	Entries []attestor `json:"entries,omitempty"`
+}
+
+// attestor is one authority: keys, certificates, keyless, or a nested set.
+type attestor struct {
+	Keys               *staticKeyAttestor   `json:"keys,omitempty"`
+	Certificates       *certificateAttestor `json:"certificates,omitempty"`
+	Keyless            *keylessAttestor     `json:"keyless,omitempty"`
+	Attestor           any                  `json:"attestor,omitempty"`
+	Annotations        map[string]string    `json:"annotations,omitempty"`
+	Repository         string               `json:"repository,omitempty"`
+	SignatureAlgorithm string               `json:"signatureAlgorithm,omitempty"`
+}
+
+type staticKeyAttestor struct {
+	PublicKeys         string           `json:"publicKeys,omitempty"`
+	SignatureAlgorithm string           `json:"signatureAlgorithm,omitempty"`
+	KMS                string           `json:"kms,omitempty"`
+	Secret             *secretReference `json:"secret,omitempty"`
+	Rekor              *rekor           `json:"rekor,omitempty"`
+	CTLog              *ctlog           `json:"ctlog,omitempty"`
+}
+
+type secretReference struct {
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
+}
+
+type certificateAttestor struct {
+	Certificate      string `json:"cert,omitempty"`
+	CertificateChain string `json:"certChain,omitempty"`
+	Rekor            *rekor `json:"rekor,omitempty"`
+	CTLog            *ctlog `json:"ctlog,omitempty"`
+}
+
+type keylessAttestor struct {
+	Rekor                *rekor            `json:"rekor,omitempty"`
+	CTLog                *ctlog            `json:"ctlog,omitempty"`
+	Issuer               string            `json:"issuer,omitempty"`
+	IssuerRegExp         string            `json:"issuerRegExp,omitempty"`
+	Subject              string            `json:"subject,omitempty"`
+	SubjectRegExp        string            `json:"subjectRegExp,omitempty"`
+	Roots                string            `json:"roots,omitempty"`
+	AdditionalExtensions map[string]string `json:"additionalExtensions,omitempty"`
+}
+
+type rekor struct {
+	URL         string `json:"url,omitempty"`
+	RekorPubKey string `json:"pubkey,omitempty"`
+	IgnoreTlog  bool   `json:"ignoreTlog,omitempty"`
+}
+
+type ctlog struct {
+	IgnoreSCT    bool   `json:"ignoreSCT,omitempty"`
+	CTLogPubKey  string `json:"pubkey,omitempty"`
+	TSACertChain string `json:"tsaCertChain,omitempty"`
+}
+
+// attestation is a check of signed in-toto statements of one predicate
+// type.
+type attestation struct {
+	Name          string        `json:"name,omitempty"`
+	PredicateType string        `json:"predicateType,omitempty"`
+	Type          string        `json:"type,omitempty"`
+	Attestors     []attestorSet `json:"attestors,omitempty"`
+	Conditions    []any         `json:"conditions,omitempty"`
 }

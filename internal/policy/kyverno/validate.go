@@ -56,6 +56,9 @@ func (ec *evalContext) validateRule(r *compiledRule) (engine.RuleResult, bool) {
 	if r.unsupported != "" {
 		return ec.result(r, typ, engine.Error, r.unsupported), true
 	}
+	if r.typ == ruleVerifyImages {
+		return ec.validateImageRule(r)
+	}
 	data, err := ec.ruleData(r, ec.baseData(), r.context)
 	if err != nil {
 		return ec.result(r, typ, engine.Error, "failed to load context: "+err.Error()), true
