@@ -97,13 +97,16 @@ func TestNewErrors(t *testing.T) {
 	}
 }
 
-// TestTrustMaterialOptions covers Roots, RekorPublicKey, RequireSCT and
+// TestTrustMaterialOptions covers Roots, RekorPublicKey, CTLogPublicKey,
+// RequireSCT (the Sigstore's certificates embed an SCT, as Fulcio's do) and
 // Repository with keyless signatures.
 func TestTrustMaterialOptions(t *testing.T) {
 	exact := []signature.Identity{{Subject: testSubject, Issuer: testIssuer}}
 	tests := []struct {
 		name    string
 		sigRepo string // where the signature is pushed (default: the image's repository)
+		bundle  bool   // sign with SignBundle instead of SignLegacy
+		opts    []signaturetest.Option
 		spec    func(ss *signaturetest.Sigstore, reg *imagetest.Registry) signature.Spec
 		wantErr string
 	}{{
@@ -118,11 +121,49 @@ func TestTrustMaterialOptions(t *testing.T) {
 		},
 		wantErr: "not enough verified log entries from transparency log: 0 < 1",
 	}, {
-		name: "SCT required, certificate without one",
+		name: "SCT required, legacy signature with one",
 		spec: func(ss *signaturetest.Sigstore, _ *imagetest.Registry) signature.Spec {
 			return signature.Spec{Identities: exact, TrustedRoot: ss.TrustedRoot(), RequireTLog: true, RequireSCT: true}
 		},
-		wantErr: "no matching signatures: failed to verify signed certificate timestamp",
+	}, {
+		name:   "SCT required, bundle with one",
+		bundle: true,
+		spec: func(ss *signaturetest.Sigstore, _ *imagetest.Registry) signature.Spec {
+			return signature.Spec{Identities: exact, TrustedRoot: ss.TrustedRoot(), RequireTLog: true, RequireSCT: true}
+		},
+	}, {
+		name: "SCT required, certificate without one",
+		opts: []signaturetest.Option{signaturetest.WithoutSCT()},
+		spec: func(ss *signaturetest.Sigstore, _ *imagetest.Registry) signature.Spec {
+			return signature.Spec{Identities: exact, TrustedRoot: ss.TrustedRoot(), RequireTLog: true, RequireSCT: true}
+		},
+		wantErr: "no matching signatures: failed to verify signed certificate timestamp: only able to verify 0 SCT entries; unable to meet threshold of 1",
+	}, {
+		name:   "SCT required, bundle certificate without one",
+		bundle: true,
+		opts:   []signaturetest.Option{signaturetest.WithoutSCT()},
+		spec: func(ss *signaturetest.Sigstore, _ *imagetest.Registry) signature.Spec {
+			return signature.Spec{Identities: exact, TrustedRoot: ss.TrustedRoot(), RequireTLog: true, RequireSCT: true}
+		},
+		wantErr: "no matching signatures: failed to verify signed certificate timestamp: only able to verify 0 SCT entries; unable to meet threshold of 1",
+	}, {
+		name: "SCT not required, certificate without one",
+		opts: []signaturetest.Option{signaturetest.WithoutSCT()},
+		spec: func(ss *signaturetest.Sigstore, _ *imagetest.Registry) signature.Spec {
+			return signature.Spec{Identities: exact, TrustedRoot: ss.TrustedRoot(), RequireTLog: true}
+		},
+	}, {
+		name: "roots, Rekor key and CT log key, SCT required",
+		spec: func(ss *signaturetest.Sigstore, _ *imagetest.Registry) signature.Spec {
+			return signature.Spec{Identities: exact, Roots: ss.CAPEM(t), RekorPublicKey: ss.RekorPublicKeyPEM(t),
+				CTLogPublicKey: ss.CTLogPublicKeyPEM(t), RequireTLog: true, RequireSCT: true}
+		},
+	}, {
+		name: "roots and Rekor key without the CT log key, SCT required",
+		spec: func(ss *signaturetest.Sigstore, _ *imagetest.Registry) signature.Spec {
+			return signature.Spec{Identities: exact, Roots: ss.CAPEM(t), RekorPublicKey: ss.RekorPublicKeyPEM(t), RequireTLog: true, RequireSCT: true}
+		},
+		wantErr: "no matching signatures: failed to verify signed certificate timestamp: only able to verify 0 SCT entries; unable to meet threshold of 1",
 	}, {
 		name:    "signatures in another repository",
 		sigRepo: "team/signatures",
@@ -147,7 +188,11 @@ func TestTrustMaterialOptions(t *testing.T) {
 			if tc.sigRepo != "" {
 				at = image.Ref{Registry: ref.Registry, Repository: tc.sigRepo, Digest: ref.Digest}
 			}
-			ss.SignLegacy(t, reg, at, testSubject, testIssuer)
+			if tc.bundle {
+				ss.SignBundle(t, reg, at, testSubject, testIssuer, tc.opts...)
+			} else {
+				ss.SignLegacy(t, reg, at, testSubject, testIssuer, tc.opts...)
+			}
 			v := newVerifier(t, tc.spec(ss, reg))
 			_, err := v.Signatures(ctx(t), newClient(t, reg), ref, image.Pull{})
 			checkErr(t, err, tc.wantErr)

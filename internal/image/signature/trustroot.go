@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"path"
 	"strings"
@@ -20,7 +19,6 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/tuf"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
-	"github.com/theupdateframework/go-tuf/v2/metadata/fetcher"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -56,17 +54,13 @@ type trustRootConfig struct {
 }
 
 // WithNetworkUnsafe lets spec.remote TrustRoots fetch their TUF repository
-// over the network. The fetch happens on first use, never in
-// TrustRootFromObject; until it succeeds the trust root trusts nothing,
-// and a failed fetch is retried after a minute.
-func WithNetworkUnsafe() TrustRootOption {
-	return func(c *trustRootConfig) { c.network = true }
-}
-
-// WithTUFFetcher replaces the HTTP client of spec.remote TrustRoots
-// (tests): fetch returns the content at url, up to maxLength bytes.
-func WithTUFFetcher(fetch func(url string, maxLength int64) ([]byte, error)) TrustRootOption {
-	return func(c *trustRootConfig) { c.fetcher = fetch }
+// with fetch, which returns the content at a URL, up to maxLength bytes
+// (go-tuf's fetcher.DefaultFetcher.DownloadFile does, over HTTPS). The
+// fetch happens on first use, never in TrustRootFromObject; until it
+// succeeds the trust root trusts nothing, and a failed fetch is retried
+// after a minute. The package itself never reaches the network.
+func WithNetworkUnsafe(fetch func(url string, maxLength int64) ([]byte, error)) TrustRootOption {
+	return func(c *trustRootConfig) { c.network, c.fetcher = fetch != nil, fetch }
 }
 
 // TrustRootFromObject builds trust material from a policy.sigstore.dev
@@ -462,11 +456,7 @@ func remote(v any, p *field.Path, cfg trustRootConfig) (root.TrustedMaterial, fi
 	if !cfg.network {
 		return nil, field.ErrorList{field.Forbidden(p, fmt.Sprintf("fetching the TUF repository %s needs network access, which is not enabled", mirror))}
 	}
-	fetch := cfg.fetcher
-	if fetch == nil {
-		fetch = httpFetch
-	}
-	return &lazyRoot{mirror: strings.TrimSuffix(mirror, "/"), rootJSON: rootJSON, fetch: fetch, now: cfg.now}, nil
+	return &lazyRoot{mirror: strings.TrimSuffix(mirror, "/"), rootJSON: rootJSON, fetch: cfg.fetcher, now: cfg.now}, nil
 }
 
 // lazyRoot is trust material fetched from a TUF mirror on first use.
@@ -511,12 +501,4 @@ func (l *lazyRoot) RekorLogs() map[string]*root.TransparencyLog { return l.get()
 func (l *lazyRoot) CTLogs() map[string]*root.TransparencyLog    { return l.get().CTLogs() }
 func (l *lazyRoot) PublicKeyVerifier(hint string) (root.TimeConstrainedVerifier, error) {
 	return l.get().PublicKeyVerifier(hint)
-}
-
-// httpFetch reads a TUF file over HTTP(S) with a bounded time.
-func httpFetch(u string, maxLength int64) ([]byte, error) {
-	f := fetcher.NewDefaultFetcher()
-	f.SetHTTPClient(&http.Client{Timeout: 10 * time.Second})
-	f.SetRetry(time.Second, 2)
-	return f.DownloadFile(u, maxLength, 0)
 }

@@ -2,6 +2,7 @@ package signature_test
 
 import (
 	"encoding/base64"
+	"github.com/theupdateframework/go-tuf/v2/metadata/fetcher"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -132,7 +133,9 @@ func TestTrustRootRemote(t *testing.T) {
 		t.Errorf("without network (-want +got):\n%s", diff)
 	}
 
-	tm, errs := signature.TrustRootFromObject(obj, nil, signature.WithNetworkUnsafe())
+	tm, errs := signature.TrustRootFromObject(obj, nil, signature.WithNetworkUnsafe(func(u string, max int64) ([]byte, error) {
+		return fetcher.NewDefaultFetcher().DownloadFile(u, max, 0)
+	}))
 	if len(errs) > 0 {
 		t.Fatal(errs.ToAggregate())
 	}

@@ -147,8 +147,9 @@ func seedImagePolicy(t testing.TB, replacements ...string) string {
 	return s
 }
 
-// The seed's policy as Kyverno accepts it: step 7's Enforce, and the
-// in-process Sigstore's certificates carry no SCT (Fulcio's do).
+// The seed's policy as Kyverno accepts it: step 7's Enforce, with
+// ctlog.ignoreSCT (TestVerifyImagesSeedScenarios covers the seed's own
+// SCT requirement, with and without an embedded SCT).
 func seedEnforce(t testing.TB) string {
 	return seedImagePolicy(t,
 		"failureAction: Audit", "failureAction: Enforce",
@@ -165,7 +166,7 @@ func seedEnforceType(t testing.TB, typ string) string {
 }
 
 // seedAudit is the seed's Audit policy with the one change Kyverno
-// requires for Audit (mutateDigest: false), and no SCT.
+// requires for Audit (mutateDigest: false), and ctlog.ignoreSCT.
 func seedAudit(t testing.TB, extra ...string) string {
 	return seedImagePolicy(t, append([]string{
 		"mutateDigest: true", "mutateDigest: false",
@@ -245,6 +246,10 @@ func TestVerifyImagesSeedScenarios(t *testing.T) {
 	f.ss.SignBundle(t, f.reg, bundled, seedSubject, seedIssuer)
 	otherBundled := f.push(t, "kloudvin/other-bundled", "v1")
 	f.ss.SignBundle(t, f.reg, otherBundled, "https://github.com/kloudvin/other", seedIssuer)
+	noSCT := f.push(t, "kloudvin/nosct", "v1")
+	f.ss.SignLegacy(t, f.reg, noSCT, seedSubject, seedIssuer, signaturetest.WithoutSCT())
+	noSCTBundled := f.push(t, "kloudvin/nosct-bundled", "v1")
+	f.ss.SignBundle(t, f.reg, noSCTBundled, seedSubject, seedIssuer, signaturetest.WithoutSCT())
 
 	const rule = "verify-ghcr-cosign-keyless"
 	tests := []struct {
@@ -290,17 +295,63 @@ func TestVerifyImagesSeedScenarios(t *testing.T) {
 			wantImage: "ghcr.io/kloudvin/other:v1@" + other.Digest,
 		},
 		{
-			// Fulcio's certificates embed SCTs; the in-process Sigstore's do
-			// not, so the seed's policy (no ctlog block) rejects them.
-			name:   "Enforce without ctlog: a certificate without SCT is rejected",
+			// Without a ctlog block Kyverno requires an SCT; the in-process
+			// Sigstore's certificates embed one, as Fulcio's do.
+			name:   "Enforce without ctlog: a certificate with an embedded SCT passes",
 			policy: seedImagePolicy(t, "failureAction: Audit", "failureAction: Enforce"),
 			image:  seedImage,
-			denied: true,
 			want: []verdict{
-				{rule, engine.Fail, engine.ActionDeny, "failed to verify image " + seedImage + ": .attestors[0].entries[0].keyless: no matching signatures: failed to verify signed certificate timestamp: only able to verify 0 SCT entries; unable to meet threshold of 1"},
-				{rule, engine.Fail, engine.ActionDeny, "unverified image ghcr.io/kloudvin/api@" + signed.Digest},
+				{rule, engine.Pass, "", "verified image signatures for " + seedImage},
+				{rule, engine.Pass, "", "image verified"},
 			},
 			wantImage: seedImage + "@" + signed.Digest,
+		},
+		{
+			name:   "Enforce without ctlog: a certificate without SCT is rejected",
+			policy: seedImagePolicy(t, "failureAction: Audit", "failureAction: Enforce"),
+			image:  "ghcr.io/kloudvin/nosct:v1",
+			denied: true,
+			want: []verdict{
+				{rule, engine.Fail, engine.ActionDeny, "failed to verify image ghcr.io/kloudvin/nosct:v1: .attestors[0].entries[0].keyless: no matching signatures: failed to verify signed certificate timestamp: only able to verify 0 SCT entries; unable to meet threshold of 1"},
+				{rule, engine.Fail, engine.ActionDeny, "unverified image ghcr.io/kloudvin/nosct@" + noSCT.Digest},
+			},
+			wantImage: "ghcr.io/kloudvin/nosct:v1@" + noSCT.Digest,
+		},
+		{
+			name:   "Enforce with ctlog.ignoreSCT: a certificate without SCT passes",
+			policy: seedEnforce(t),
+			image:  "ghcr.io/kloudvin/nosct:v1",
+			want: []verdict{
+				{rule, engine.Pass, "", "verified image signatures for ghcr.io/kloudvin/nosct:v1"},
+				{rule, engine.Pass, "", "image verified"},
+			},
+			wantImage: "ghcr.io/kloudvin/nosct:v1@" + noSCT.Digest,
+		},
+		{
+			name: "SigstoreBundle without ctlog: a certificate with an embedded SCT passes",
+			policy: seedImagePolicy(t, "failureAction: Audit", "failureAction: Enforce\n      type: SigstoreBundle",
+				`subject: "https://github.com/kloudvin/*"`, fmt.Sprintf("subject: %q", seedSubject)),
+			image: "ghcr.io/kloudvin/bundled:v1",
+			want: []verdict{
+				{rule, engine.Pass, "", "verified image signatures for ghcr.io/kloudvin/bundled:v1"},
+				{rule, engine.Pass, "", "image verified"},
+			},
+			wantImage: "ghcr.io/kloudvin/bundled:v1@" + bundled.Digest,
+		},
+		{
+			// Kyverno 1.19's SigstoreBundle verifier turns "SCT not ignored"
+			// into sigstore-go's WithObserverTimestamps(1), never into an SCT
+			// threshold (pkg/image/verifiers/cpol/cosign/sigstore.go,
+			// buildVerifyOptions): a bundle's certificate needs no SCT.
+			name: "SigstoreBundle without ctlog: a certificate without SCT still passes",
+			policy: seedImagePolicy(t, "failureAction: Audit", "failureAction: Enforce\n      type: SigstoreBundle",
+				`subject: "https://github.com/kloudvin/*"`, fmt.Sprintf("subject: %q", seedSubject)),
+			image: "ghcr.io/kloudvin/nosct-bundled:v1",
+			want: []verdict{
+				{rule, engine.Pass, "", "verified image signatures for ghcr.io/kloudvin/nosct-bundled:v1"},
+				{rule, engine.Pass, "", "image verified"},
+			},
+			wantImage: "ghcr.io/kloudvin/nosct-bundled:v1@" + noSCTBundled.Digest,
 		},
 		{
 			name:   "SigstoreBundle: a keyless bundle referrer",

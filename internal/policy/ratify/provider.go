@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -153,7 +152,7 @@ func (p *provider) ExternalData(ctx context.Context, keys []string, cluster engi
 		return engine.ExternalDataResponse{}, fmt.Errorf("%s: %w", ProviderName, errNoRegistry)
 	}
 	if len(keys) > maxKeys {
-		return engine.ExternalDataResponse{StatusCode: http.StatusInternalServerError,
+		return engine.ExternalDataResponse{StatusCode: statusInternalServerError,
 			SystemError: fmt.Sprintf("operation failed with error %d keys are more than the %d one request may send", len(keys), maxKeys)}, nil
 	}
 	var uniq []string
@@ -183,10 +182,10 @@ func (p *provider) ExternalData(ctx context.Context, keys []string, cluster engi
 		return engine.ExternalDataResponse{}, fmt.Errorf("%s: %w", ProviderName, err)
 	}
 	if vctx.Err() != nil {
-		return engine.ExternalDataResponse{StatusCode: http.StatusInternalServerError,
+		return engine.ExternalDataResponse{StatusCode: statusInternalServerError,
 			SystemError: fmt.Sprintf("operation failed with error operation timed out after duration %v", p.timeout)}, nil
 	}
-	return engine.ExternalDataResponse{Items: items, StatusCode: http.StatusOK}, nil
+	return engine.ExternalDataResponse{Items: items, StatusCode: statusOK}, nil
 }
 
 // verifyKey answers one key.
@@ -337,3 +336,9 @@ func discover(ctx context.Context, reg image.Registry, target image.Ref, at stri
 	}
 	return err == nil, err
 }
+
+// The HTTP statuses a provider's answer reports, as Gatekeeper reads them.
+const (
+	statusOK                  = 200
+	statusInternalServerError = 500
+)

@@ -153,6 +153,8 @@ func TestProvider(t *testing.T) {
 	ss.SignLegacy(t, reg, stranger, "mallory@example.com", devIssuer)
 	otherDigest := reg.PushRandom(t, "team/other-digest", "v1")
 	ss.SignLegacy(t, reg, otherDigest, devSubject, devIssuer, signaturetest.ClaimDigest(legacy.Digest))
+	noSCT := reg.PushRandom(t, "team/nosct", "v1")
+	ss.SignLegacy(t, reg, noSCT, devSubject, devIssuer, signaturetest.WithoutSCT())
 	unsigned := reg.PushRandom(t, "team/unsigned", "v1")
 	outside := reg.PushRandom(t, "elsewhere/app", "v1")
 	ss.SignLegacy(t, reg, outside, devSubject, devIssuer)
@@ -234,17 +236,35 @@ func TestProvider(t *testing.T) {
 	}
 
 	t.Run("ctLogVerify", func(t *testing.T) {
-		// The in-process CA issues no SCTs: with ctLogVerify the same
-		// signature fails.
+		// The in-process CA embeds an SCT in its certificates, as Fulcio
+		// does; a certificate without one fails ctLogVerify, and passes
+		// without it (the legacy case of the table above).
 		p := providerOf(t, ss, ratifyConfig(host, key.PublicKeyPEM, true, `{artifactVerificationPolicies: {default: any}}`))
-		resp, err := p.ExternalData(context.Background(), []string{tag(legacy)}, cluster)
+		for _, tt := range []struct {
+			key  string
+			want summary
+		}{
+			{key: tag(legacy), want: summary{IsSuccess: true, Reports: []reportSummary{ok(tag(legacy), sig)}}},
+			{key: tag(noSCT), want: summary{Reports: []reportSummary{{Subject: tag(noSCT), Verifier: "verifier-cosign", ArtifactType: sig,
+				Message: msgNoValid, TrustPolicy: "keyless", Checks: []bool{false}}}}},
+		} {
+			resp, err := p.ExternalData(context.Background(), []string{tt.key}, cluster)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, summarize(t, resp.Items[0].Value)); diff != "" {
+				t.Errorf("%s: result (-want +got):\n%s", tt.key, diff)
+			}
+		}
+	})
+
+	t.Run("ctLogVerify false, certificate without SCT", func(t *testing.T) {
+		resp, err := p.ExternalData(context.Background(), []string{tag(noSCT)}, cluster)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := summarize(t, resp.Items[0].Value)
-		want := summary{Reports: []reportSummary{{Subject: tag(legacy), Verifier: "verifier-cosign", ArtifactType: sig,
-			Message: msgNoValid, TrustPolicy: "keyless", Checks: []bool{false}}}}
-		if diff := cmp.Diff(want, got); diff != "" {
+		want := summary{IsSuccess: true, Reports: []reportSummary{ok(tag(noSCT), sig)}}
+		if diff := cmp.Diff(want, summarize(t, resp.Items[0].Value)); diff != "" {
 			t.Errorf("result (-want +got):\n%s", diff)
 		}
 	})

@@ -6,6 +6,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -127,6 +128,17 @@ func CosignAttest(t testing.TB, ref image.Ref, key KeyPair, predicateType string
 // with cosign's output when cosign fails, and returns its standard output.
 func RunCosign(t testing.TB, dir string, args ...string) string {
 	t.Helper()
+	out, err := runCosign(t, dir, args...)
+	if err != nil {
+		t.Fatalf("signaturetest: %v", err)
+	}
+	return out
+}
+
+// runCosign runs cosign as RunCosign does and returns its standard output,
+// or an error with its output when it fails.
+func runCosign(t testing.TB, dir string, args ...string) (string, error) {
+	t.Helper()
 	bin := Cosign(t)
 	if dir == "" {
 		dir = t.TempDir()
@@ -146,7 +158,7 @@ func RunCosign(t testing.TB, dir string, args ...string) string {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("signaturetest: cosign %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+		return "", fmt.Errorf("cosign %s: %w\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
 	}
-	return stdout.String()
+	return stdout.String(), nil
 }

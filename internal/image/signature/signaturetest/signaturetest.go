@@ -1,10 +1,13 @@
 // Package signaturetest signs images in in-process registries for tests:
-// keyless signatures and attestations from an in-process Sigstore
-// (sigstore-go's VirtualSigstore), in cosign's legacy layout (.sig and .att
-// tags with the Rekor bundle annotation) and as Sigstore bundles stored as
-// referrers, the way cosign stores them; and key-based signatures made by
-// the real cosign CLI. It is imported only by tests and never reaches the
-// network.
+// keyless signatures and attestations from an in-process Sigstore, in
+// cosign's legacy layout (.sig and .att tags with the Rekor bundle
+// annotation) and as Sigstore bundles stored as referrers, the way cosign
+// stores them; and key-based signatures made by the real cosign CLI. It is
+// imported only by tests and never reaches the network.
+//
+// The Sigstore's certificate authority issues certificates as Fulcio does,
+// with an embedded SCT from its own CT log (WithoutSCT leaves it out); its
+// Rekor log and timestamp authority are sigstore-go's VirtualSigstore.
 //
 // A typical test:
 //
@@ -62,8 +65,10 @@ import (
 // Sigstore is an in-process Sigstore: a Fulcio-like CA, a Rekor-like log,
 // a CT log and a timestamp authority.
 type Sigstore struct {
-	vs       *ca.VirtualSigstore
+	vs       *ca.VirtualSigstore // the Rekor log and the timestamp authority
+	ca       *authority          // the CA and the CT log
 	fulcio   *root.FulcioCertificateAuthority
+	rekorID  []byte // the Rekor log's ID (SHA-256 of its DER public key)
 	root     *root.TrustedRoot
 	rootJSON []byte
 }
@@ -89,8 +94,22 @@ func NewSigstore(t testing.TB) *Sigstore {
 		}
 		return logs
 	}
+	rekor := fixIDs(vs.RekorLogs())
+	if len(rekor) != 1 {
+		t.Fatalf("signaturetest: %d rekor logs, want 1", len(rekor))
+	}
+	var rekorID []byte
+	for _, l := range rekor {
+		rekorID = l.ID
+	}
+	fca, err := newAuthority(time.Now())
+	if err != nil {
+		t.Fatalf("signaturetest: certificate authority: %v", err)
+	}
 	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01,
-		vs.FulcioCertificateAuthorities(), fixIDs(vs.CTLogs()), vs.TimestampingAuthorities(), fixIDs(vs.RekorLogs()))
+		[]root.CertificateAuthority{fca.fulcio},
+		map[string]*root.TransparencyLog{hex.EncodeToString(fca.ctLog.ID): fca.ctLog},
+		vs.TimestampingAuthorities(), rekor)
 	if err != nil {
 		t.Fatalf("signaturetest: trusted root: %v", err)
 	}
@@ -102,11 +121,7 @@ func NewSigstore(t testing.TB) *Sigstore {
 	if err != nil {
 		t.Fatalf("signaturetest: trusted root from JSON: %v", err)
 	}
-	fulcio, ok := vs.FulcioCertificateAuthorities()[0].(*root.FulcioCertificateAuthority)
-	if !ok {
-		t.Fatalf("signaturetest: unexpected CA type")
-	}
-	return &Sigstore{vs: vs, fulcio: fulcio, root: loaded, rootJSON: js}
+	return &Sigstore{vs: vs, ca: fca, fulcio: fca.fulcio, rekorID: rekorID, root: loaded, rootJSON: js}
 }
 
 // TrustedRoot returns the trust material (CA, log, CT log, TSA).
@@ -141,11 +156,23 @@ func (s *Sigstore) RekorPublicKeyPEM(t testing.TB) string {
 	return ""
 }
 
+// CTLogPublicKeyPEM returns the CT log's public key (PEM), for
+// Spec.CTLogPublicKey (Kyverno's ctlog.pubkey).
+func (s *Sigstore) CTLogPublicKeyPEM(t testing.TB) string {
+	t.Helper()
+	b, err := cryptoutils.MarshalPublicKeyToPEM(s.ca.ctLog.PublicKey)
+	if err != nil {
+		t.Fatalf("signaturetest: CT log key PEM: %v", err)
+	}
+	return string(b)
+}
+
 // Option changes how a signature or attestation is made.
 type Option func(*config)
 
 type config struct {
 	noTlog     bool
+	noSCT      bool
 	timestamp  bool
 	at         time.Time
 	claim      string
@@ -157,6 +184,10 @@ type config struct {
 
 // WithoutTlog leaves the transparency-log entry out.
 func WithoutTlog() Option { return func(c *config) { c.noTlog = true } }
+
+// WithoutSCT issues the signing certificate without an embedded SCT, as a
+// private CA without certificate transparency would.
+func WithoutSCT() Option { return func(c *config) { c.noSCT = true } }
 
 // WithTimestamp adds an RFC 3161 timestamp from the Sigstore's TSA.
 func WithTimestamp() Option { return func(c *config) { c.timestamp = true } }
@@ -205,17 +236,10 @@ func (s *Sigstore) SignLegacy(t testing.TB, reg *imagetest.Registry, ref image.R
 	ss.Critical.Type = "cosign container image signature"
 	ss.Optional = c.optional
 	payload := mustJSON(t, ss)
-	te, err := s.vs.SignAtTime(subject, issuer, payload, c.at)
-	if err != nil {
-		t.Fatalf("signaturetest: sign: %v", err)
-	}
-	sc, err := te.SignatureContent()
-	if err != nil {
-		t.Fatalf("signaturetest: signature: %v", err)
-	}
-	ann := s.certAnnotations(t, te)
-	ann[signature.AnnotationSignature] = base64.StdEncoding.EncodeToString(sc.Signature())
-	s.tlogAnnotations(t, te, c, ann)
+	e := s.signMessage(t, subject, issuer, payload, c)
+	ann := s.certAnnotations(t, e)
+	ann[signature.AnnotationSignature] = base64.StdEncoding.EncodeToString(e.sig)
+	s.tlogAnnotations(t, e, c, ann)
 	if c.tamper {
 		ss.Optional = map[string]any{"tampered": "yes"}
 		payload = mustJSON(t, ss)
@@ -229,12 +253,12 @@ func (s *Sigstore) SignLegacy(t testing.TB, reg *imagetest.Registry, ref image.R
 func (s *Sigstore) AttestLegacy(t testing.TB, reg *imagetest.Registry, ref image.Ref, subject, issuer, predicateType string, predicate any, opts ...Option) {
 	t.Helper()
 	c := newConfig(opts)
-	te := s.attest(t, ref, subject, issuer, predicateType, predicate, c, false)
-	env := envelopeOf(t, te, c)
-	ann := s.certAnnotations(t, te)
+	e := s.attest(t, ref, subject, issuer, predicateType, predicate, c)
+	env := envelopeOf(t, e, c)
+	ann := s.certAnnotations(t, e)
 	ann[signature.AnnotationSignature] = ""
 	ann["predicateType"] = predicateType
-	s.tlogAnnotations(t, te, c, ann)
+	s.tlogAnnotations(t, e, c, ann)
 	appendLayer(t, reg, ref, "att", mustJSON(t, env), signature.DSSEMediaType, ann)
 }
 
@@ -254,21 +278,8 @@ func (s *Sigstore) SignBundle(t testing.TB, reg *imagetest.Registry, ref image.R
 	if err != nil {
 		t.Fatalf("signaturetest: manifest of %s: %v", ref, err)
 	}
-	te, err := s.vs.SignAtTime(subject, issuer, desc.Manifest, c.at)
-	if err != nil {
-		t.Fatalf("signaturetest: sign: %v", err)
-	}
-	sc, err := te.SignatureContent()
-	if err != nil {
-		t.Fatalf("signaturetest: signature: %v", err)
-	}
-	ms := sc.MessageSignatureContent()
-	pb := s.bundleOf(t, te, c)
-	pb.Content = &protobundle.Bundle_MessageSignature{MessageSignature: &protocommon.MessageSignature{
-		MessageDigest: &protocommon.HashOutput{Algorithm: protocommon.HashAlgorithm_SHA2_256, Digest: ms.Digest()},
-		Signature:     ms.Signature(),
-	}}
-	pushBundle(t, reg, ref, pb, "message-signature", "")
+	e := s.signMessage(t, subject, issuer, desc.Manifest, c)
+	pushBundle(t, reg, ref, s.messageBundle(t, e, c), "message-signature", "")
 }
 
 // AttestBundle attests ref keylessly with an in-toto statement in a
@@ -276,9 +287,26 @@ func (s *Sigstore) SignBundle(t testing.TB, reg *imagetest.Registry, ref image.R
 func (s *Sigstore) AttestBundle(t testing.TB, reg *imagetest.Registry, ref image.Ref, subject, issuer, predicateType string, predicate any, opts ...Option) {
 	t.Helper()
 	c := newConfig(opts)
-	te := s.attest(t, ref, subject, issuer, predicateType, predicate, c, !c.noTlog)
-	env := envelopeOf(t, te, c)
-	pb := s.bundleOf(t, te, c)
+	e := s.attest(t, ref, subject, issuer, predicateType, predicate, c)
+	pushBundle(t, reg, ref, s.dsseBundle(t, e, c), "dsse-envelope", predicateType)
+}
+
+// messageBundle makes a v0.3 bundle with e's message signature.
+func (s *Sigstore) messageBundle(t testing.TB, e *entity, c config) *protobundle.Bundle {
+	t.Helper()
+	pb := s.bundleOf(t, e, c)
+	pb.Content = &protobundle.Bundle_MessageSignature{MessageSignature: &protocommon.MessageSignature{
+		MessageDigest: &protocommon.HashOutput{Algorithm: protocommon.HashAlgorithm_SHA2_256, Digest: e.digest},
+		Signature:     e.sig,
+	}}
+	return pb
+}
+
+// dsseBundle makes a v0.3 bundle with e's DSSE envelope.
+func (s *Sigstore) dsseBundle(t testing.TB, e *entity, c config) *protobundle.Bundle {
+	t.Helper()
+	env := envelopeOf(t, e, c)
+	pb := s.bundleOf(t, e, c)
 	pe := &protodsse.Envelope{PayloadType: env.PayloadType}
 	var err error
 	if pe.Payload, err = base64.StdEncoding.DecodeString(env.Payload); err != nil {
@@ -292,11 +320,11 @@ func (s *Sigstore) AttestBundle(t testing.TB, reg *imagetest.Registry, ref image
 		pe.Signatures = append(pe.Signatures, &protodsse.Signature{Sig: raw, Keyid: sig.KeyID})
 	}
 	pb.Content = &protobundle.Bundle_DsseEnvelope{DsseEnvelope: pe}
-	pushBundle(t, reg, ref, pb, "dsse-envelope", predicateType)
+	return pb
 }
 
 // attest signs an in-toto statement about ref.
-func (s *Sigstore) attest(t testing.TB, ref image.Ref, subject, issuer, predicateType string, predicate any, c config, proof bool) *ca.TestEntity {
+func (s *Sigstore) attest(t testing.TB, ref image.Ref, subject, issuer, predicateType string, predicate any, c config) *entity {
 	t.Helper()
 	digest := ref.Digest
 	if c.claim != "" {
@@ -310,11 +338,7 @@ func (s *Sigstore) attest(t testing.TB, ref image.Ref, subject, issuer, predicat
 	if predicate != nil {
 		st["predicate"] = predicate
 	}
-	te, err := s.vs.AttestAtTime(subject, issuer, mustJSON(t, st), c.at, proof)
-	if err != nil {
-		t.Fatalf("signaturetest: attest: %v", err)
-	}
-	return te
+	return s.signDSSE(t, subject, issuer, mustJSON(t, st), c)
 }
 
 type dsseEnvelope struct {
@@ -326,13 +350,9 @@ type dsseEnvelope struct {
 	} `json:"signatures"`
 }
 
-func envelopeOf(t testing.TB, te *ca.TestEntity, c config) dsseEnvelope {
+func envelopeOf(t testing.TB, e *entity, c config) dsseEnvelope {
 	t.Helper()
-	sc, err := te.SignatureContent()
-	if err != nil {
-		t.Fatalf("signaturetest: signature: %v", err)
-	}
-	raw := sc.EnvelopeContent().RawEnvelope()
+	raw := e.envelope
 	env := dsseEnvelope{PayloadType: raw.PayloadType, Payload: raw.Payload}
 	for _, s := range raw.Signatures {
 		env.Signatures = append(env.Signatures, struct {
@@ -356,13 +376,9 @@ func envelopeOf(t testing.TB, te *ca.TestEntity, c config) dsseEnvelope {
 }
 
 // certAnnotations are the certificate and chain annotations.
-func (s *Sigstore) certAnnotations(t testing.TB, te *ca.TestEntity) map[string]string {
+func (s *Sigstore) certAnnotations(t testing.TB, e *entity) map[string]string {
 	t.Helper()
-	vc, err := te.VerificationContent()
-	if err != nil {
-		t.Fatalf("signaturetest: verification content: %v", err)
-	}
-	leaf, err := cryptoutils.MarshalCertificateToPEM(vc.Certificate())
+	leaf, err := cryptoutils.MarshalCertificateToPEM(e.cert)
 	if err != nil {
 		t.Fatalf("signaturetest: certificate: %v", err)
 	}
@@ -377,10 +393,10 @@ func (s *Sigstore) certAnnotations(t testing.TB, te *ca.TestEntity) map[string]s
 }
 
 // tlogAnnotations add the Rekor bundle and the RFC 3161 timestamp.
-func (s *Sigstore) tlogAnnotations(t testing.TB, te *ca.TestEntity, c config, ann map[string]string) {
+func (s *Sigstore) tlogAnnotations(t testing.TB, e *entity, c config, ann map[string]string) {
 	t.Helper()
 	if !c.noTlog {
-		tle := s.entry(t, te, false)
+		tle := s.entry(t, e, false)
 		ann[signature.AnnotationBundle] = string(mustJSON(t, signature.RekorBundle{
 			SignedEntryTimestamp: tle.InclusionPromise.SignedEntryTimestamp,
 			Payload: signature.RekorPayload{
@@ -392,23 +408,15 @@ func (s *Sigstore) tlogAnnotations(t testing.TB, te *ca.TestEntity, c config, an
 		}))
 	}
 	if c.timestamp {
-		ts, err := te.Timestamps()
-		if err != nil || len(ts) == 0 {
-			t.Fatalf("signaturetest: timestamps: %v", err)
-		}
-		ann[signature.AnnotationRFC3161Timestamp] = string(mustJSON(t, signature.RFC3161Timestamp{SignedRFC3161Timestamp: ts[0]}))
+		ann[signature.AnnotationRFC3161Timestamp] = string(mustJSON(t, signature.RFC3161Timestamp{SignedRFC3161Timestamp: s.timestamp(t, e)}))
 	}
 }
 
-// entry returns te's log entry with its kind, an inclusion promise and,
+// entry returns e's log entry with its kind, an inclusion promise and,
 // when proof is set, an inclusion proof.
-func (s *Sigstore) entry(t testing.TB, te *ca.TestEntity, proof bool) *protorekor.TransparencyLogEntry {
+func (s *Sigstore) entry(t testing.TB, e *entity, proof bool) *protorekor.TransparencyLogEntry {
 	t.Helper()
-	entries, err := te.TlogEntries()
-	if err != nil || len(entries) == 0 {
-		t.Fatalf("signaturetest: log entries: %v", err)
-	}
-	tle, ok := proto.Clone(entries[0].TransparencyLogEntry()).(*protorekor.TransparencyLogEntry)
+	tle, ok := proto.Clone(e.tle).(*protorekor.TransparencyLogEntry)
 	if !ok {
 		t.Fatalf("signaturetest: log entry type")
 	}
@@ -452,26 +460,18 @@ func (s *Sigstore) entry(t testing.TB, te *ca.TestEntity, proof bool) *protoreko
 	return tle
 }
 
-// bundleOf makes a v0.3 bundle's verification material for te.
-func (s *Sigstore) bundleOf(t testing.TB, te *ca.TestEntity, c config) *protobundle.Bundle {
+// bundleOf makes a v0.3 bundle's verification material for e.
+func (s *Sigstore) bundleOf(t testing.TB, e *entity, c config) *protobundle.Bundle {
 	t.Helper()
-	vc, err := te.VerificationContent()
-	if err != nil {
-		t.Fatalf("signaturetest: verification content: %v", err)
-	}
 	vm := &protobundle.VerificationMaterial{
-		Content: &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: vc.Certificate().Raw}},
+		Content: &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: e.cert.Raw}},
 	}
 	if !c.noTlog {
-		vm.TlogEntries = []*protorekor.TransparencyLogEntry{s.entry(t, te, true)}
+		vm.TlogEntries = []*protorekor.TransparencyLogEntry{s.entry(t, e, true)}
 	}
 	if c.timestamp {
-		ts, err := te.Timestamps()
-		if err != nil || len(ts) == 0 {
-			t.Fatalf("signaturetest: timestamps: %v", err)
-		}
 		vm.TimestampVerificationData = &protobundle.TimestampVerificationData{
-			Rfc3161Timestamps: []*protocommon.RFC3161SignedTimestamp{{SignedTimestamp: ts[0]}},
+			Rfc3161Timestamps: []*protocommon.RFC3161SignedTimestamp{{SignedTimestamp: s.timestamp(t, e)}},
 		}
 	}
 	return &protobundle.Bundle{MediaType: signature.BundleMediaType, VerificationMaterial: vm}
