@@ -85,6 +85,19 @@ func wild(pattern, s string) bool {
 	return false
 }
 
+// Standing is implemented by dialects that may have policies without
+// documents: the Sigstore policy-controller denies every image of an
+// enforced namespace that no ClusterImagePolicy matches, even when there is
+// none. Compile runs for such a dialect even with no documents.
+type Standing interface {
+	CompilesWithoutDocuments() bool
+}
+
+func compilesEmpty(d Dialect) bool {
+	s, ok := d.(Standing)
+	return ok && s.CompilesWithoutDocuments()
+}
+
 // Targeter is implemented by policies that know which kinds they may match.
 // Policies that do not implement it are evaluated for every request.
 type Targeter interface {
@@ -144,7 +157,7 @@ func (e *Engine) Compile(docs []Document) (*Set, field.ErrorList) {
 	}
 	set := &Set{}
 	for i, d := range e.dialects {
-		if len(byDialect[i]) == 0 {
+		if len(byDialect[i]) == 0 && !compilesEmpty(d) {
 			continue
 		}
 		policies, perrs := d.Compile(byDialect[i])
