@@ -62,6 +62,7 @@ type applyOptions struct {
 	output    string
 	auditWarn bool
 	workers   int
+	images    imageOptions
 }
 
 func newApplyCommand(stdio IO) *cobra.Command {
@@ -86,6 +87,7 @@ resource at admission (an enforced fail or error), 2 on bad input.`,
 	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "output format: table, json or policyreport")
 	cmd.Flags().BoolVar(&o.auditWarn, "audit-warn", false, "count failures of Audit policies as warnings")
 	cmd.Flags().IntVar(&o.workers, "workers", runtime.GOMAXPROCS(0), "resources evaluated in parallel")
+	o.images.addFlags(cmd)
 	return cmd
 }
 
@@ -102,6 +104,21 @@ func runApply(ctx context.Context, stdio IO, o applyOptions) error {
 		o.workers = 1
 	}
 	batchGC()
+	reg, sigOpts, err := o.images.build(nil)
+	if err != nil {
+		return badInput(err)
+	}
+	eng, err := buildEngine(engineOptions{
+		gatekeeperEngine:     globalEngine.gatekeeperEngine,
+		signatures:           sigOpts,
+		includeAllNamespaces: true,
+		registryTimeout:      o.images.timeout,
+		noMatch:              o.images.noMatch,
+	})
+	if err != nil {
+		return badInput(err)
+	}
+	cluster := engine.Cluster{Registry: reg}
 	pols, err := manifest.ReadAll(o.policies, stdio.In)
 	if err != nil {
 		return badInput(err)
@@ -110,7 +127,7 @@ func runApply(ctx context.Context, stdio IO, o applyOptions) error {
 	for _, p := range pols {
 		docs = append(docs, engine.Document{Source: p.Source, Object: p.Object})
 	}
-	set, errs := newEngine().Compile(docs)
+	set, errs := eng.Compile(docs)
 	if len(errs) > 0 {
 		return badInput(errs.ToAggregate())
 	}
@@ -172,7 +189,7 @@ func runApply(ctx context.Context, stdio IO, o applyOptions) error {
 				for _, obj := range objs {
 					manifest.DefaultNamespace(obj)
 					j.objs = append(j.objs, manifest.Object{Source: j.source, Index: j.index, Object: obj})
-					j.results = append(j.results, set.Evaluate(ctx, requestFor(obj), engine.Cluster{}))
+					j.results = append(j.results, set.Evaluate(ctx, requestFor(obj), cluster))
 				}
 				close(j.done)
 			}
@@ -243,12 +260,11 @@ func requestFor(obj map[string]any) engine.Request {
 	name, _ := md["name"].(string)
 	namespace, _ := md["namespace"].(string)
 	return engine.Request{
-		Kind:       schema.FromAPIVersionAndKind(apiVersion, kind),
-		Name:       name,
-		Namespace:  namespace,
-		Operation:  engine.Create,
-		Object:     obj,
-		Background: true,
+		Kind:      schema.FromAPIVersionAndKind(apiVersion, kind),
+		Name:      name,
+		Namespace: namespace,
+		Operation: engine.Create,
+		Object:    obj,
 	}
 }
 

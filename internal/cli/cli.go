@@ -10,12 +10,16 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/portcullis-dev/portcullis/internal/engine"
+	"github.com/portcullis-dev/portcullis/internal/image/signature"
 	"github.com/portcullis-dev/portcullis/internal/policy/gatekeeper"
 	"github.com/portcullis-dev/portcullis/internal/policy/kyverno"
+	"github.com/portcullis-dev/portcullis/internal/policy/ratify"
+	"github.com/portcullis-dev/portcullis/internal/policy/sigstore"
 )
 
 // Exit codes, documented in the README.
@@ -100,7 +104,7 @@ func newRoot(stdio IO) *cobra.Command {
 		}
 		return nil
 	}
-	root.AddCommand(newTestCommand(stdio), newApplyCommand(stdio), newServeCommand(stdio), newUpCommand(stdio), newVersionCommand(stdio), newUninstallCommand(stdio))
+	root.AddCommand(newTestCommand(stdio), newApplyCommand(stdio), newServeCommand(stdio), newUpCommand(stdio), newVersionCommand(stdio), newUninstallCommand(stdio), newVerifyImageCommand(stdio))
 	return root
 }
 
@@ -111,6 +115,21 @@ type engineOptions struct {
 	// enforcementPoint is the Gatekeeper enforcement point evaluations
 	// stand for ("" for the dialect's default).
 	enforcementPoint string
+	// signatures are the options of every image signature verifier: the
+	// default trust root (--trusted-root).
+	signatures signature.Options
+	// includeAllNamespaces enforces ClusterImagePolicies in every
+	// namespace: offline commands know no namespace labels.
+	includeAllNamespaces bool
+	// sigstoreStanding enforces labelled namespaces even without any
+	// ClusterImagePolicy, as an installed policy-controller does.
+	sigstoreStanding bool
+	// noMatch is policy-controller's no-match-policy: deny, warn or allow
+	// ("" for deny).
+	noMatch string
+	// registryTimeout bounds the Ratify provider's calls
+	// (--registry-timeout); zero keeps Ratify's defaults.
+	registryTimeout time.Duration
 }
 
 // globalEngine holds the settings of the root command's flags; RunWith
@@ -144,7 +163,31 @@ func buildEngine(o engineOptions) (*engine.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return engine.New(kyverno.New(), gk), nil
+	sigOpts := []sigstore.Option{sigstore.WithSignatureOptions(o.signatures)}
+	if o.includeAllNamespaces {
+		sigOpts = append(sigOpts, sigstore.WithIncludeAll())
+	}
+	if o.sigstoreStanding {
+		sigOpts = append(sigOpts, sigstore.WithoutPoliciesEnforced())
+	}
+	if o.noMatch != "" {
+		nm, err := sigstore.ParseNoMatchPolicy(o.noMatch)
+		if err != nil {
+			return nil, fmt.Errorf("--sigstore-no-match-policy: %w", err)
+		}
+		sigOpts = append(sigOpts, sigstore.WithNoMatchPolicy(nm))
+	}
+	// Key files named by Ratify trust policies are the user's own files.
+	ratifyOpts := []ratify.Option{ratify.WithSignatureOptions(o.signatures), ratify.WithOSKeyFiles()}
+	if o.registryTimeout > 0 {
+		ratifyOpts = append(ratifyOpts, ratify.WithTimeouts(o.registryTimeout, o.registryTimeout))
+	}
+	return engine.New(
+		kyverno.New(kyverno.WithSignatureOptions(o.signatures)),
+		gk,
+		sigstore.New(sigOpts...),
+		ratify.New(ratifyOpts...),
+	), nil
 }
 
 // Version is set at build time with -ldflags.

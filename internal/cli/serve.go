@@ -35,6 +35,8 @@ type serveOptions struct {
 	denialLogRate int
 	drainAfter    time.Duration
 	cpuProfile    string
+	// images configures the registry client and the trust roots.
+	images imageOptions
 }
 
 func newServeCommand(stdio IO) *cobra.Command {
@@ -63,6 +65,7 @@ Once ready it prints one line per webhook it serves: "webhook: <name> <URL>".`,
 	cmd.Flags().StringVar(&o.cpuProfile, "cpu-profile", "", "write a CPU profile to this file until shutdown (for performance work)")
 	cmd.Flags().MarkHidden("cpu-profile")
 	o.cluster.addFlags(cmd)
+	o.images.addFlags(cmd)
 	return cmd
 }
 
@@ -112,7 +115,20 @@ func runServe(ctx context.Context, stdio IO, o serveOptions) error {
 	if (o.certFile == "") != (o.keyFile == "") {
 		return badInput(errors.New("--tls-cert-file and --tls-private-key-file go together"))
 	}
-	set, err := compileFiles(o.policies, stdio.In)
+	reg, sigOpts, err := o.images.build(nil)
+	if err != nil {
+		return badInput(err)
+	}
+	eng, err := buildEngine(engineOptions{
+		gatekeeperEngine: globalEngine.gatekeeperEngine,
+		signatures:       sigOpts,
+		registryTimeout:  o.images.timeout,
+		noMatch:          o.images.noMatch,
+	})
+	if err != nil {
+		return badInput(err)
+	}
+	set, err := compileFiles(eng, o.policies, stdio.In)
 	if err != nil {
 		return err
 	}
@@ -138,7 +154,7 @@ func runServe(ctx context.Context, stdio IO, o serveOptions) error {
 	metrics := webhook.NewMetrics()
 	srv := webhook.New(log, metrics, nil)
 	srv.SetDenialLogRate(o.denialLogRate)
-	srv.Update(webhook.NewSnapshot(set, engine.Cluster{}))
+	srv.Update(webhook.NewSnapshot(set, engine.Cluster{Registry: reg}))
 
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
@@ -186,8 +202,8 @@ func runServe(ctx context.Context, stdio IO, o serveOptions) error {
 	}
 }
 
-// compileFiles reads and compiles the policies in paths.
-func compileFiles(paths []string, stdin io.Reader) (*engine.Set, error) {
+// compileFiles reads the policies in paths and compiles them with eng.
+func compileFiles(eng *engine.Engine, paths []string, stdin io.Reader) (*engine.Set, error) {
 	objs, err := manifest.ReadAll(paths, stdin)
 	if err != nil {
 		return nil, badInput(err)
@@ -196,7 +212,7 @@ func compileFiles(paths []string, stdin io.Reader) (*engine.Set, error) {
 	for _, p := range objs {
 		docs = append(docs, engine.Document{Source: p.Source, Object: p.Object})
 	}
-	set, errs := newEngine().Compile(docs)
+	set, errs := eng.Compile(docs)
 	if len(errs) > 0 {
 		return nil, badInput(errs.ToAggregate())
 	}

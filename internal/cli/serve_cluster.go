@@ -245,7 +245,22 @@ func runServeCluster(ctx context.Context, stdio IO, log logr.Logger, o serveOpti
 		return fmt.Errorf("failed to set up the serving certificate: %w", err)
 	}
 
-	eng := newEngine()
+	reg, sigOpts, err := o.images.build(controller.SecretGetter{Kube: kube})
+	if err != nil {
+		return badInput(err)
+	}
+	eng, err := buildEngine(engineOptions{
+		gatekeeperEngine: globalEngine.gatekeeperEngine,
+		signatures:       sigOpts,
+		registryTimeout:  o.images.timeout,
+		noMatch:          o.images.noMatch,
+		// An installed policy-controller enforces its namespaces before
+		// any ClusterImagePolicy exists.
+		sigstoreStanding: true,
+	})
+	if err != nil {
+		return badInput(err)
+	}
 	// External data providers get the serving certificate as their client
 	// certificate, as Gatekeeper presents its own.
 	external, err := externaldata.New(externaldata.WithClientCertificate(func() (*tls.Certificate, error) {
@@ -268,7 +283,8 @@ func runServeCluster(ctx context.Context, stdio IO, log logr.Logger, o serveOpti
 	ctrl, err = controller.New(controller.Options{
 		Engine: eng, Dynamic: dyn, Kube: kube, CRDs: ext, REST: restCfg,
 		Namespace: c.namespace, Identity: strings.SplitN(id, "_", 2)[0], SyncKinds: syncKinds, ExternalData: external,
-		Log: log.WithName("controller"),
+		Registry: reg,
+		Log:      log.WithName("controller"),
 		Publish: func(s controller.Snapshot) {
 			snap := webhook.NewSnapshot(s.Set, s.Cluster)
 			srv.Update(snap)

@@ -17,6 +17,7 @@ import (
 func newTestCommand(stdio IO) *cobra.Command {
 	var output string
 	var failOnly bool
+	var images imageOptions
 	cmd := &cobra.Command{
 		Use:   "test [PATH]...",
 		Short: "Run kyverno-test.yaml files and gator suites found below the paths",
@@ -41,12 +42,22 @@ one did not, 2 when a test file could not be run.`,
 			if len(files) == 0 {
 				return badInput(fmt.Errorf("no %s or %s found below %s", suite.KyvernoTestFile, suite.GatorSuiteFile, strings.Join(args, ", ")))
 			}
-			// Gator evaluates scoped constraints for its own enforcement point.
-			eng, err := buildEngine(engineOptions{gatekeeperEngine: globalEngine.gatekeeperEngine, enforcementPoint: gatekeeper.EnforcementPointGator})
+			reg, sigOpts, err := images.build(nil)
 			if err != nil {
 				return badInput(err)
 			}
-			runner := &suite.Runner{Engine: eng}
+			// Gator evaluates scoped constraints for its own enforcement point.
+			eng, err := buildEngine(engineOptions{
+				gatekeeperEngine: globalEngine.gatekeeperEngine,
+				enforcementPoint: gatekeeper.EnforcementPointGator,
+				signatures:       sigOpts,
+				registryTimeout:  images.timeout,
+				noMatch:          images.noMatch,
+			})
+			if err != nil {
+				return badInput(err)
+			}
+			runner := &suite.Runner{Engine: eng, Registry: reg}
 			rep := runner.Run(cmd.Context(), files)
 			switch output {
 			case "json":
@@ -76,6 +87,7 @@ one did not, 2 when a test file could not be run.`,
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, json or junit")
 	cmd.Flags().BoolVar(&failOnly, "fail-only", false, "list only the results that did not match")
+	images.addFlags(cmd)
 	return cmd
 }
 

@@ -38,6 +38,7 @@ type upOptions struct {
 	cacheDir string
 	addr     string
 	logFile  string
+	images   imageOptions
 }
 
 func newUpCommand(stdio IO) *cobra.Command {
@@ -63,6 +64,7 @@ takes several minutes and needs the Go toolchain.`,
 	cmd.Flags().StringVar(&o.cacheDir, "cache-dir", "", "where kube-apiserver and etcd are built and cached (default $PORTCULLIS_CACHE_DIR or ~/.cache/portcullis)")
 	cmd.Flags().StringVar(&o.addr, "addr", "127.0.0.1:0", "address portcullis listens on")
 	cmd.Flags().StringVar(&o.logFile, "log-file", "", "write portcullis's logs to this file (default: in the work dir)")
+	o.images.addFlags(cmd)
 	return cmd
 }
 
@@ -120,8 +122,9 @@ func runUp(ctx context.Context, stdio IO, o upOptions) error {
 	pr, pw := io.Pipe()
 	served := make(chan error, 1)
 	go func() {
-		code := RunWith(serveCtx, []string{"serve", "--kubeconfig", cluster.Kubeconfig, "--addr", addr,
-			"--webhook-url", "https://" + addr, "--namespace", namespace, "--leader-elect=false", "--log-format", "json"},
+		args := append([]string{"serve", "--kubeconfig", cluster.Kubeconfig, "--addr", addr,
+			"--webhook-url", "https://" + addr, "--namespace", namespace, "--leader-elect=false", "--log-format", "json"}, o.images.args()...)
+		code := RunWith(serveCtx, args,
 			IO{In: strings.NewReader(""), Out: pw, Err: logOut})
 		pw.Close()
 		served <- fmt.Errorf("portcullis serve exited with code %d (logs in %s)", code, logPath)

@@ -167,6 +167,7 @@ func (r *Runner) runKyvernoTest(ctx context.Context, file string) ([]Result, err
 		out := make([]outcome, 0, len(resources))
 		for _, obj := range resources {
 			req := buildRequest(obj.Object, values, user, op)
+			req.Background = r.Registry == nil
 			res := set.Evaluate(ctx, req, cluster)
 			final := obj.Object
 			if res.Object != nil {
@@ -316,7 +317,9 @@ func (r *Runner) testCluster(dir string, t *kyvernoTest, values *valuesFile) (en
 			c.global[g.Name] = g
 		}
 	}
-	return c.engineCluster(haveResources), nil
+	cluster := c.engineCluster(haveResources)
+	cluster.Registry = r.Registry
+	return cluster, nil
 }
 
 func remarshalStrict(in any, out any) error {

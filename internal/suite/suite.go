@@ -12,6 +12,7 @@ import (
 	"sort"
 
 	"github.com/portcullis-dev/portcullis/internal/engine"
+	"github.com/portcullis-dev/portcullis/internal/image"
 	"github.com/portcullis-dev/portcullis/internal/policy/kyverno/jmespath"
 )
 
@@ -63,7 +64,11 @@ func (r *Report) Add(results ...Result) {
 // Runner runs test files with an engine.
 type Runner struct {
 	Engine *engine.Engine
-	jp     *jmespath.Interpreter
+	// Registry, when set, is how image rules (verifyImages, image
+	// policies) read registries; their tests then run as at admission.
+	// Without it they are skipped, as in a background scan.
+	Registry image.Registry
+	jp       *jmespath.Interpreter
 }
 
 func (r *Runner) jmespath() *jmespath.Interpreter {

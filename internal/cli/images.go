@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/spf13/cobra"
+
+	"github.com/portcullis-dev/portcullis/internal/image"
+	"github.com/portcullis-dev/portcullis/internal/image/registry"
+	"github.com/portcullis-dev/portcullis/internal/image/signature"
+	"github.com/portcullis-dev/portcullis/internal/policy/ratify"
+)
+
+// imageOptions are the registry and trust flags of the commands that verify
+// images: apply, test, serve (file mode) and verify-image.
+type imageOptions struct {
+	// mirrors are "host=mirror" pairs: images of host are read from mirror.
+	mirrors []string
+	// allowInsecure permits plain HTTP to every registry, as cosign's
+	// --allow-insecure-registry does.
+	allowInsecure bool
+	// dockerConfig is a docker config.json with registry credentials.
+	dockerConfig string
+	// trustedRoot is a trusted_root.json: the default trust root of
+	// keyless verification.
+	trustedRoot string
+	// noMatch is what the Sigstore dialect does with images no
+	// ClusterImagePolicy matches.
+	noMatch string
+	// timeout bounds each registry operation and the Ratify provider's
+	// calls; zero keeps the defaults.
+	timeout time.Duration
+}
+
+func (o *imageOptions) addFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringArrayVar(&o.mirrors, "registry-mirror", nil, "read the images of a registry from a mirror: HOST=MIRROR, e.g. docker.io=mirror.example.com:5000 (repeatable)")
+	f.BoolVar(&o.allowInsecure, "allow-insecure-registry", false, "allow plain-HTTP (insecure) registries, as cosign's flag of that name does")
+	f.StringVar(&o.dockerConfig, "docker-config", "", "docker config.json with registry credentials (default: anonymous access)")
+	f.StringVar(&o.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json: the trust root of keyless signatures (nothing is fetched from the network)")
+	f.StringVar(&o.noMatch, "sigstore-no-match-policy", "deny", "what policy-controller's webhook does with an image that no ClusterImagePolicy matches: deny, warn or allow")
+	f.DurationVar(&o.timeout, "registry-timeout", 0, fmt.Sprintf("bound on each registry operation, and on the Ratify provider's calls (default %v, and Ratify's own %v and %v)",
+		registry.DefaultTimeout, ratify.DefaultVerifyTimeout, ratify.DefaultMutateTimeout))
+}
+
+// args renders the options as the flags of another command (up passes
+// them on to serve).
+func (o *imageOptions) args() []string {
+	var out []string
+	for _, m := range o.mirrors {
+		out = append(out, "--registry-mirror", m)
+	}
+	if o.allowInsecure {
+		out = append(out, "--allow-insecure-registry")
+	}
+	if o.dockerConfig != "" {
+		out = append(out, "--docker-config", o.dockerConfig)
+	}
+	if o.trustedRoot != "" {
+		out = append(out, "--trusted-root", o.trustedRoot)
+	}
+	if o.timeout > 0 {
+		out = append(out, "--registry-timeout", o.timeout.String())
+	}
+	if o.noMatch != "" {
+		out = append(out, "--sigstore-no-match-policy", o.noMatch)
+	}
+	return out
+}
+
+// build returns the registry client and the signature options the flags
+// describe. It reads the docker config and the trusted root once; nothing
+// reaches the network. secrets, when not nil, reads the imagePullSecrets
+// of the Pods under admission.
+func (o *imageOptions) build(secrets registry.SecretGetter) (image.Registry, signature.Options, error) {
+	var so signature.Options
+	if o.timeout < 0 {
+		return nil, so, fmt.Errorf("--registry-timeout must not be negative, got %v", o.timeout)
+	}
+	opts := registry.Options{DockerConfig: o.dockerConfig, Timeout: o.timeout, Mirrors: map[string]string{}, AllowInsecureUnsafe: o.allowInsecure, Secrets: secrets}
+	var errs []error
+	for _, m := range o.mirrors {
+		from, to, ok := strings.Cut(m, "=")
+		from, to = strings.TrimSpace(from), strings.TrimSpace(to)
+		if !ok || from == "" || to == "" {
+			errs = append(errs, fmt.Errorf("--registry-mirror %q: want HOST=MIRROR", m))
+			continue
+		}
+		opts.Mirrors[from] = to
+	}
+	if o.trustedRoot != "" {
+		tr, err := root.NewTrustedRootFromPath(o.trustedRoot)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--trusted-root %s: %w", o.trustedRoot, err))
+		} else {
+			so.DefaultRoot = tr
+		}
+	}
+	if len(errs) > 0 {
+		return nil, so, errors.Join(errs...)
+	}
+	// Validate the options (and read the docker config) once, now.
+	client, err := registry.New(opts)
+	if err != nil {
+		return nil, so, flagError(err)
+	}
+	return client, so, nil
+}
+
+// flagError names the flags behind registry.Options errors.
+func flagError(err error) error {
+	r := strings.NewReplacer("Options.DockerConfig", "--docker-config", "Options.Mirrors", "--registry-mirror",
+		"Options.Timeout", "--registry-timeout", "Options.Insecure", "--allow-insecure-registry")
+	return errors.New(r.Replace(err.Error()))
+}
