@@ -6,8 +6,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 
 	"github.com/portcullis-dev/portcullis/internal/image/imagetest"
 	"github.com/portcullis-dev/portcullis/internal/image/signature/signaturetest"
@@ -254,5 +258,65 @@ spec:
 	}
 	if !found {
 		t.Errorf("no failure %q in %+v", want, rep.Results)
+	}
+}
+
+// TestApplySigstoreSeeds runs seeds 001 and 002 through apply: an image no
+// ClusterImagePolicy matches is denied, and the maximum-age Rego policy
+// refuses an old image with the seed's message, naming the digest.
+func TestApplySigstoreSeeds(t *testing.T) {
+	reg := imagetest.NewRegistry(t)
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err = mutate.CreatedAt(img, v1.Time{Time: time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := reg.PushImage(t, "distroless/static", "latest", img)
+	dir := t.TempDir()
+	root := filepath.Join(dir, "trusted_root.json")
+	if err := os.WriteFile(root, signaturetest.NewSigstore(t).TrustedRootJSON(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, "pods.yaml", `apiVersion: v1
+kind: Pod
+metadata: {name: myoldimage, namespace: default}
+spec:
+  containers: [{name: myoldimage, image: ghcr.io/distroless/static}]
+`)
+	seeds := filepath.Join(shared, "seeds", "policies")
+	tests := []struct {
+		name, policy, want string
+	}{
+		{"seed 001: no matching policies", "sigstore-chainguard-images-are-signed.yaml",
+			"no matching policies: spec.containers[0].image"},
+		{"seed 002: maximum image age", "sigstore-maximum-image-age-rego.yaml",
+			"ghcr.io/distroless/static@" + old.Digest + " failed evaluating rego policy for type ClusterImagePolicy: policy is not compliant for query 'isCompliant = data.sigstore.isCompliant' with errors: Image exceeds maximum allowed age."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := run(t, "", "apply", "-o", "json", "-p", filepath.Join(seeds, tt.policy),
+				"-r", filepath.Join(dir, "pods.yaml"), "--registry-mirror", "ghcr.io="+reg.Host(), "--allow-insecure-registry", "--trusted-root", root)
+			if code != ExitFailed {
+				t.Fatalf("exit %d, want %d\n%s\n%s", code, ExitFailed, out, errOut)
+			}
+			var rep struct {
+				Results []struct{ Result, Message string }
+			}
+			if err := json.Unmarshal([]byte(out), &rep); err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			var msgs []string
+			for _, r := range rep.Results {
+				if r.Result == "fail" {
+					msgs = append(msgs, r.Message)
+				}
+			}
+			if diff := cmp.Diff([]string{tt.want}, msgs); diff != "" {
+				t.Errorf("failures (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
