@@ -104,17 +104,7 @@ func runApply(ctx context.Context, stdio IO, o applyOptions) error {
 		o.workers = 1
 	}
 	batchGC()
-	reg, sigOpts, err := o.images.build(nil)
-	if err != nil {
-		return badInput(err)
-	}
-	eng, err := buildEngine(engineOptions{
-		gatekeeperEngine:     globalEngine.gatekeeperEngine,
-		signatures:           sigOpts,
-		includeAllNamespaces: true,
-		registryTimeout:      o.images.timeout,
-		noMatch:              o.images.noMatch,
-	})
+	eng, reg, err := o.images.engine(nil, engineOptions{includeAllNamespaces: true})
 	if err != nil {
 		return badInput(err)
 	}

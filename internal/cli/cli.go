@@ -136,16 +136,6 @@ type engineOptions struct {
 // resets it for every run.
 var globalEngine engineOptions
 
-// newEngine returns the engine with every dialect this build supports.
-func newEngine() *engine.Engine {
-	e, err := buildEngine(globalEngine)
-	if err != nil {
-		// The flag was validated when it was parsed.
-		panic(err)
-	}
-	return e
-}
-
 func buildEngine(o engineOptions) (*engine.Engine, error) {
 	var gkOpts []gatekeeper.Option
 	switch o.gatekeeperEngine {

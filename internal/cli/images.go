@@ -9,6 +9,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
 
+	"github.com/portcullis-dev/portcullis/internal/engine"
 	"github.com/portcullis-dev/portcullis/internal/image"
 	"github.com/portcullis-dev/portcullis/internal/image/registry"
 	"github.com/portcullis-dev/portcullis/internal/image/signature"
@@ -109,6 +110,25 @@ func (o *imageOptions) build(secrets registry.SecretGetter) (image.Registry, sig
 		return nil, so, flagError(err)
 	}
 	return client, so, nil
+}
+
+// engine builds the registry client and an engine whose dialects verify
+// images with the flags' trust roots. base holds the command's own engine
+// settings; the Gatekeeper engine choice is the root command's flag.
+func (o *imageOptions) engine(secrets registry.SecretGetter, base engineOptions) (*engine.Engine, image.Registry, error) {
+	reg, sigOpts, err := o.build(secrets)
+	if err != nil {
+		return nil, nil, err
+	}
+	base.gatekeeperEngine = globalEngine.gatekeeperEngine
+	base.signatures = sigOpts
+	base.registryTimeout = o.timeout
+	base.noMatch = o.noMatch
+	eng, err := buildEngine(base)
+	if err != nil {
+		return nil, nil, err
+	}
+	return eng, reg, nil
 }
 
 // flagError names the flags behind registry.Options errors.

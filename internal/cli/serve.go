@@ -115,16 +115,7 @@ func runServe(ctx context.Context, stdio IO, o serveOptions) error {
 	if (o.certFile == "") != (o.keyFile == "") {
 		return badInput(errors.New("--tls-cert-file and --tls-private-key-file go together"))
 	}
-	reg, sigOpts, err := o.images.build(nil)
-	if err != nil {
-		return badInput(err)
-	}
-	eng, err := buildEngine(engineOptions{
-		gatekeeperEngine: globalEngine.gatekeeperEngine,
-		signatures:       sigOpts,
-		registryTimeout:  o.images.timeout,
-		noMatch:          o.images.noMatch,
-	})
+	eng, reg, err := o.images.engine(nil, engineOptions{})
 	if err != nil {
 		return badInput(err)
 	}

@@ -245,19 +245,9 @@ func runServeCluster(ctx context.Context, stdio IO, log logr.Logger, o serveOpti
 		return fmt.Errorf("failed to set up the serving certificate: %w", err)
 	}
 
-	reg, sigOpts, err := o.images.build(controller.SecretGetter{Kube: kube})
-	if err != nil {
-		return badInput(err)
-	}
-	eng, err := buildEngine(engineOptions{
-		gatekeeperEngine: globalEngine.gatekeeperEngine,
-		signatures:       sigOpts,
-		registryTimeout:  o.images.timeout,
-		noMatch:          o.images.noMatch,
-		// An installed policy-controller enforces its namespaces before
-		// any ClusterImagePolicy exists.
-		sigstoreStanding: true,
-	})
+	// An installed policy-controller enforces its namespaces before any
+	// ClusterImagePolicy exists.
+	eng, reg, err := o.images.engine(controller.SecretGetter{Kube: kube}, engineOptions{sigstoreStanding: true})
 	if err != nil {
 		return badInput(err)
 	}

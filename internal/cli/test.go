@@ -42,18 +42,8 @@ one did not, 2 when a test file could not be run.`,
 			if len(files) == 0 {
 				return badInput(fmt.Errorf("no %s or %s found below %s", suite.KyvernoTestFile, suite.GatorSuiteFile, strings.Join(args, ", ")))
 			}
-			reg, sigOpts, err := images.build(nil)
-			if err != nil {
-				return badInput(err)
-			}
 			// Gator evaluates scoped constraints for its own enforcement point.
-			eng, err := buildEngine(engineOptions{
-				gatekeeperEngine: globalEngine.gatekeeperEngine,
-				enforcementPoint: gatekeeper.EnforcementPointGator,
-				signatures:       sigOpts,
-				registryTimeout:  images.timeout,
-				noMatch:          images.noMatch,
-			})
+			eng, reg, err := images.engine(nil, engineOptions{enforcementPoint: gatekeeper.EnforcementPointGator})
 			if err != nil {
 				return badInput(err)
 			}

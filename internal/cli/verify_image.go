@@ -13,6 +13,7 @@ import (
 	"github.com/portcullis-dev/portcullis/internal/engine"
 	"github.com/portcullis-dev/portcullis/internal/image"
 	"github.com/portcullis-dev/portcullis/internal/manifest"
+	"github.com/portcullis-dev/portcullis/internal/workload"
 )
 
 // verifyImageResult is the JSON document verify-image prints.
@@ -92,17 +93,7 @@ func runVerifyImage(ctx context.Context, stdio IO, img string, o verifyImageOpti
 	if len(o.policies) == 0 {
 		return badInput(errors.New("verify-image needs at least one --policy"))
 	}
-	reg, sigOpts, err := o.images.build(nil)
-	if err != nil {
-		return badInput(err)
-	}
-	eng, err := buildEngine(engineOptions{
-		gatekeeperEngine:     globalEngine.gatekeeperEngine,
-		signatures:           sigOpts,
-		includeAllNamespaces: true,
-		registryTimeout:      o.images.timeout,
-		noMatch:              o.images.noMatch,
-	})
+	eng, reg, err := o.images.engine(nil, engineOptions{includeAllNamespaces: true})
 	if err != nil {
 		return badInput(err)
 	}
@@ -121,7 +112,7 @@ func runVerifyImage(ctx context.Context, stdio IO, img string, o verifyImageOpti
 	if len(errs) > 0 {
 		return badInput(errs.ToAggregate())
 	}
-	obj, err := workload(o.resource, img, stdio.In)
+	obj, err := workloadFor(o.resource, img, stdio.In)
 	if err != nil {
 		return badInput(err)
 	}
@@ -159,10 +150,10 @@ func runVerifyImage(ctx context.Context, stdio IO, img string, o verifyImageOpti
 	return nil
 }
 
-// workload returns the object the image is admitted in: a Pod in the
+// workloadFor returns the object the image is admitted in: a Pod in the
 // default namespace with one container running img, or the workload in
 // the file resource with img as the only container of its pod spec.
-func workload(resource, img string, stdin io.Reader) (map[string]any, error) {
+func workloadFor(resource, img string, stdin io.Reader) (map[string]any, error) {
 	if resource == "" {
 		return map[string]any{
 			"apiVersion": "v1",
@@ -182,7 +173,7 @@ func workload(resource, img string, stdin io.Reader) (map[string]any, error) {
 	}
 	obj := objs[0].Object
 	manifest.DefaultNamespace(obj)
-	spec := podSpecOf(obj)
+	spec := workload.PodSpec(obj)
 	if spec == nil {
 		return nil, fmt.Errorf("--resource %s: %s is not a Pod or a pod controller with a pod template", resource, objs[0].Describe())
 	}
@@ -201,41 +192,11 @@ func workload(resource, img string, stdin io.Reader) (map[string]any, error) {
 	return obj, nil
 }
 
-// podSpecPaths is where the kinds that run images keep their pod spec.
-var podSpecPaths = map[string][]string{
-	"Pod":                   {"spec"},
-	"Deployment":            {"spec", "template", "spec"},
-	"StatefulSet":           {"spec", "template", "spec"},
-	"DaemonSet":             {"spec", "template", "spec"},
-	"ReplicaSet":            {"spec", "template", "spec"},
-	"ReplicationController": {"spec", "template", "spec"},
-	"Job":                   {"spec", "template", "spec"},
-	"CronJob":               {"spec", "jobTemplate", "spec", "template", "spec"},
-}
-
-// podSpecOf returns the pod spec of a workload, or nil.
-func podSpecOf(obj map[string]any) map[string]any {
-	kind, _ := obj["kind"].(string)
-	path, ok := podSpecPaths[kind]
-	if !ok {
-		return nil
-	}
-	cur := obj
-	for _, k := range path {
-		next, ok := cur[k].(map[string]any)
-		if !ok {
-			return nil
-		}
-		cur = next
-	}
-	return cur
-}
-
 // workloadImages lists the images of a workload's containers.
 func workloadImages(obj map[string]any) []string {
-	spec := podSpecOf(obj)
+	spec := workload.PodSpec(obj)
 	var out []string
-	for _, f := range []string{"initContainers", "containers", "ephemeralContainers"} {
+	for _, f := range workload.ContainerFields() {
 		list, _ := spec[f].([]any)
 		for _, c := range list {
 			if cm, ok := c.(map[string]any); ok {

@@ -11,25 +11,11 @@ import (
 
 	"github.com/portcullis-dev/portcullis/internal/engine"
 	"github.com/portcullis-dev/portcullis/internal/image"
+	"github.com/portcullis-dev/portcullis/internal/workload"
 )
 
 // MutationRule is the rule name of mutation results.
 const MutationRule = "mutate-image"
-
-// containerFields are the pod spec fields whose images are pinned.
-var containerFields = []string{"containers", "initContainers", "ephemeralContainers"}
-
-// podSpecPaths is where each kind keeps its pod spec.
-var podSpecPaths = map[string][]string{
-	"Pod":                   {"spec"},
-	"Deployment":            {"spec", "template", "spec"},
-	"StatefulSet":           {"spec", "template", "spec"},
-	"DaemonSet":             {"spec", "template", "spec"},
-	"ReplicaSet":            {"spec", "template", "spec"},
-	"ReplicationController": {"spec", "template", "spec"},
-	"Job":                   {"spec", "template", "spec"},
-	"CronJob":               {"spec", "jobTemplate", "spec", "template", "spec"},
-}
 
 // mutationTargets are the kinds the mutation applies to.
 var mutationTargets = func() []engine.Target {
@@ -87,18 +73,18 @@ func (m *mutation) Evaluate(ctx context.Context, req *engine.Request, cluster en
 	if req.Kind.Kind != "" {
 		kind = req.Kind.Kind
 	}
-	path, ok := podSpecPaths[kind]
+	path, ok := workload.SpecPath(kind)
 	if !ok {
 		return engine.Outcome{}
 	}
-	spec := nestedMap(req.Object, path)
+	spec := workload.PodSpecOfKind(req.Object, kind)
 	if spec == nil {
 		return engine.Outcome{}
 	}
 	var found []imageAt
 	var problems []string
 	pending := map[string]subject{}
-	for _, f := range containerFields {
+	for _, f := range workload.ContainerFields() {
 		list, _ := spec[f].([]any)
 		for i, c := range list {
 			cm, _ := c.(map[string]any)
@@ -199,19 +185,6 @@ func pullOf(req *engine.Request, spec map[string]any) image.Pull {
 		}
 	}
 	return p
-}
-
-// nestedMap returns the map at path, or nil.
-func nestedMap(obj map[string]any, path []string) map[string]any {
-	cur := obj
-	for _, k := range path {
-		next, ok := cur[k].(map[string]any)
-		if !ok {
-			return nil
-		}
-		cur = next
-	}
-	return cur
 }
 
 // rewrite returns a copy of obj with the images at path replaced. Only the

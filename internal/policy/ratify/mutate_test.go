@@ -12,6 +12,7 @@ import (
 	"github.com/portcullis-dev/portcullis/internal/engine"
 	"github.com/portcullis-dev/portcullis/internal/image/imagetest"
 	"github.com/portcullis-dev/portcullis/internal/image/registry"
+	"github.com/portcullis-dev/portcullis/internal/workload"
 )
 
 // newClient returns a registry client that reaches reg over plain HTTP and
@@ -188,8 +189,7 @@ spec:
 }
 
 func podSpec(obj map[string]any) map[string]any {
-	path := podSpecPaths[obj["kind"].(string)]
-	return nestedMap(obj, path)
+	return workload.PodSpec(obj)
 }
 
 func TestMutationPhasesAndRegistry(t *testing.T) {
