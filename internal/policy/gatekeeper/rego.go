@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/portcullis-dev/portcullis/internal/policy/sandbox"
 	"maps"
 	"slices"
 	"sort"
@@ -42,29 +43,14 @@ var (
 	regoPrefix      = ast.Ref{ast.RegoRootDocument}
 )
 
-// disabledBuiltins are the builtins that reach the network; Gatekeeper
-// disables http.send by default, and a policy engine must not resolve
-// names either.
-var disabledBuiltins = map[string]bool{
-	"http.send":          true,
-	"net.lookup_ip_addr": true,
-}
-
-// regoCapabilities returns the builtins templates may call.
+// regoCapabilities returns the builtins templates may call: the sandbox's,
+// and external_data.
 func regoCapabilities() *ast.Capabilities {
-	caps := ast.CapabilitiesForThisVersion()
-	builtins := caps.Builtins[:0]
-	for _, b := range caps.Builtins {
-		if !disabledBuiltins[b.Name] {
-			builtins = append(builtins, b)
-		}
-	}
-	caps.Builtins = append(builtins, &ast.Builtin{
+	return sandbox.RegoCapabilities(&ast.Builtin{
 		Name:             externalDataBuiltin.Name,
 		Decl:             externalDataBuiltin.Decl,
 		Nondeterministic: true,
 	})
-	return caps
 }
 
 // regoProgram is a template's Rego, compiled and prepared once.

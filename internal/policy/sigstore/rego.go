@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/portcullis-dev/portcullis/internal/policy/sandbox"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -21,26 +22,6 @@ const (
 	regoQuery      = "isCompliant = data.sigstore.isCompliant"
 	regoBinding    = "isCompliant"
 )
-
-// disabledBuiltins are the builtins that reach the network: a policy
-// engine must not make requests on behalf of the policies it runs.
-var disabledBuiltins = map[string]bool{
-	"http.send":          true,
-	"net.lookup_ip_addr": true,
-}
-
-// regoCapabilities returns the builtins policies may call.
-func regoCapabilities() *ast.Capabilities {
-	caps := ast.CapabilitiesForThisVersion()
-	builtins := caps.Builtins[:0]
-	for _, b := range caps.Builtins {
-		if !disabledBuiltins[b.Name] {
-			builtins = append(builtins, b)
-		}
-	}
-	caps.Builtins = builtins
-	return caps
-}
 
 // evaluator is a compiled policy (Rego or CUE) that judges a JSON document:
 // the policy input of a ClusterImagePolicy or an attestation's statement.
@@ -71,7 +52,7 @@ func compileRego(src string, p *field.Path) (*regoEvaluator, field.ErrorList) {
 		rego.Query(regoQuery),
 		rego.ParsedModule(module),
 		rego.SetRegoVersion(ast.RegoV0),
-		rego.Capabilities(regoCapabilities()),
+		rego.Capabilities(sandbox.RegoCapabilities()),
 		rego.StrictBuiltinErrors(false),
 		rego.EnablePrintStatements(false),
 	).PrepareForEval(context.Background())
