@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/portcullis-dev/portcullis/internal/policy/sandbox"
 	"maps"
 	"slices"
 	"sort"
@@ -19,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/portcullis-dev/portcullis/internal/engine"
+	"github.com/portcullis-dev/portcullis/internal/policy/sandbox"
 )
 
 // The names Gatekeeper gives a template's modules; OPA's messages carry
