@@ -121,6 +121,8 @@ type engineOptions struct {
 	// includeAllNamespaces enforces ClusterImagePolicies in every
 	// namespace: offline commands know no namespace labels.
 	includeAllNamespaces bool
+	// trustRootOptions configure TrustRoot objects (network access).
+	trustRootOptions []signature.TrustRootOption
 	// sigstoreStanding enforces labelled namespaces even without any
 	// ClusterImagePolicy, as an installed policy-controller does.
 	sigstoreStanding bool
@@ -156,6 +158,9 @@ func buildEngine(o engineOptions) (*engine.Engine, error) {
 	sigOpts := []sigstore.Option{sigstore.WithSignatureOptions(o.signatures)}
 	if o.includeAllNamespaces {
 		sigOpts = append(sigOpts, sigstore.WithIncludeAll())
+	}
+	if len(o.trustRootOptions) > 0 {
+		sigOpts = append(sigOpts, sigstore.WithTrustRootOptions(o.trustRootOptions...))
 	}
 	if o.sigstoreStanding {
 		sigOpts = append(sigOpts, sigstore.WithoutPoliciesEnforced())

@@ -3,11 +3,14 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/sigstore/sigstore-go/pkg/tuf"
 	"github.com/spf13/cobra"
+	"github.com/theupdateframework/go-tuf/v2/metadata/fetcher"
 
 	"github.com/portcullis-dev/portcullis/internal/engine"
 	"github.com/portcullis-dev/portcullis/internal/image"
@@ -29,6 +32,8 @@ type imageOptions struct {
 	// trustedRoot is a trusted_root.json: the default trust root of
 	// keyless verification.
 	trustedRoot string
+	// online lets trust roots be fetched over TUF when first needed.
+	online bool
 	// noMatch is what the Sigstore dialect does with images no
 	// ClusterImagePolicy matches.
 	noMatch string
@@ -43,6 +48,7 @@ func (o *imageOptions) addFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.allowInsecure, "allow-insecure-registry", false, "allow plain-HTTP (insecure) registries, as cosign's flag of that name does")
 	f.StringVar(&o.dockerConfig, "docker-config", "", "docker config.json with registry credentials (default: anonymous access)")
 	f.StringVar(&o.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json: the trust root of keyless signatures (nothing is fetched from the network)")
+	f.BoolVar(&o.online, "sigstore-online", false, "fetch trust roots over TUF when a verification first needs them (never at start-up): the Sigstore public-good root as the default root unless --trusted-root is given, and TrustRoots with spec.remote")
 	f.StringVar(&o.noMatch, "sigstore-no-match-policy", "deny", "what policy-controller's webhook does with an image that no ClusterImagePolicy matches: deny, warn or allow")
 	f.DurationVar(&o.timeout, "registry-timeout", 0, fmt.Sprintf("bound on each registry operation, and on the Ratify provider's calls (default %v, and Ratify's own %v and %v)",
 		registry.DefaultTimeout, ratify.DefaultVerifyTimeout, ratify.DefaultMutateTimeout))
@@ -69,6 +75,9 @@ func (o *imageOptions) args() []string {
 	}
 	if o.noMatch != "" {
 		out = append(out, "--sigstore-no-match-policy", o.noMatch)
+	}
+	if o.online {
+		out = append(out, "--sigstore-online")
 	}
 	return out
 }
@@ -101,6 +110,9 @@ func (o *imageOptions) build(secrets registry.SecretGetter) (image.Registry, sig
 			so.DefaultRoot = tr
 		}
 	}
+	if o.online && so.DefaultRoot == nil && o.trustedRoot == "" {
+		so.DefaultRoot = signature.RemoteTrustedRoot(tuf.DefaultMirror, tuf.DefaultRoot(), tufFetch, nil)
+	}
 	if len(errs) > 0 {
 		return nil, so, errors.Join(errs...)
 	}
@@ -124,11 +136,21 @@ func (o *imageOptions) engine(secrets registry.SecretGetter, base engineOptions)
 	base.signatures = sigOpts
 	base.registryTimeout = o.timeout
 	base.noMatch = o.noMatch
+	if o.online {
+		base.trustRootOptions = append(base.trustRootOptions, signature.WithNetworkUnsafe(tufFetch))
+	}
 	eng, err := buildEngine(base)
 	if err != nil {
 		return nil, nil, err
 	}
 	return eng, reg, nil
+}
+
+// tufFetch reads a TUF file over HTTPS, bounded in time and size.
+func tufFetch(url string, maxLength int64) ([]byte, error) {
+	f := fetcher.NewDefaultFetcher()
+	f.SetHTTPClient(&http.Client{Timeout: 10 * time.Second})
+	return f.DownloadFile(url, maxLength, 0)
 }
 
 // flagError names the flags behind registry.Options errors.

@@ -456,7 +456,20 @@ func remote(v any, p *field.Path, cfg trustRootConfig) (root.TrustedMaterial, fi
 	if !cfg.network {
 		return nil, field.ErrorList{field.Forbidden(p, fmt.Sprintf("fetching the TUF repository %s needs network access, which is not enabled", mirror))}
 	}
-	return &lazyRoot{mirror: strings.TrimSuffix(mirror, "/"), rootJSON: rootJSON, fetch: cfg.fetcher, now: cfg.now}, nil
+	return RemoteTrustedRoot(mirror, rootJSON, cfg.fetcher, cfg.now), nil
+}
+
+// RemoteTrustedRoot returns trust material that a TUF update from rootJSON
+// against mirror fetches on first use (never here), through fetch: the
+// trusted_root.json target. Until a fetch succeeds it trusts nothing, and a
+// failed fetch is retried after a minute. The CLI uses it, when told to go
+// online, for the Sigstore public-good root (sigstore-go's tuf.DefaultRoot
+// at tuf.DefaultMirror).
+func RemoteTrustedRoot(mirror string, rootJSON []byte, fetch func(url string, maxLength int64) ([]byte, error), now func() time.Time) root.TrustedMaterial {
+	if now == nil {
+		now = time.Now
+	}
+	return &lazyRoot{mirror: strings.TrimSuffix(mirror, "/"), rootJSON: rootJSON, fetch: fetch, now: now}
 }
 
 // lazyRoot is trust material fetched from a TUF mirror on first use.

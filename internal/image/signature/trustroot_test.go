@@ -2,14 +2,17 @@ package signature_test
 
 import (
 	"encoding/base64"
-	"github.com/theupdateframework/go-tuf/v2/metadata/fetcher"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/sigstore/sigstore-go/pkg/tuf"
+	"github.com/theupdateframework/go-tuf/v2/metadata/fetcher"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/portcullis-dev/portcullis/internal/image"
@@ -233,5 +236,36 @@ func TestTrustRootErrors(t *testing.T) {
 				t.Errorf("errors (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestRemoteTrustedRootIsLazy: the public-good root is fetched only when a
+// verification first reads it, and a failed fetch is not retried at once.
+func TestRemoteTrustedRootIsLazy(t *testing.T) {
+	var urls []string
+	fetch := func(u string, _ int64) ([]byte, error) {
+		urls = append(urls, u)
+		return nil, errors.New("offline")
+	}
+	now := time.Now()
+	tm := signature.RemoteTrustedRoot(tuf.DefaultMirror, tuf.DefaultRoot(), fetch, func() time.Time { return now })
+	if len(urls) != 0 {
+		t.Fatalf("fetched %v before first use", urls)
+	}
+	if cas := tm.FulcioCertificateAuthorities(); len(cas) != 0 {
+		t.Errorf("an unfetched root trusts %d CAs", len(cas))
+	}
+	if len(urls) == 0 || !strings.HasPrefix(urls[0], tuf.DefaultMirror+"/") {
+		t.Fatalf("first use fetched %v, want a file of %s", urls, tuf.DefaultMirror)
+	}
+	n := len(urls)
+	tm.RekorLogs()
+	if len(urls) != n {
+		t.Errorf("a failed fetch was retried at once: %v", urls[n:])
+	}
+	now = now.Add(2 * time.Minute)
+	tm.CTLogs()
+	if len(urls) == n {
+		t.Errorf("a failed fetch was not retried after a minute")
 	}
 }
