@@ -115,7 +115,9 @@ func runServe(ctx context.Context, stdio IO, o serveOptions) error {
 	if (o.certFile == "") != (o.keyFile == "") {
 		return badInput(errors.New("--tls-cert-file and --tls-private-key-file go together"))
 	}
-	eng, reg, err := o.images.engine(nil, engineOptions{})
+	// Without a cluster there are no namespace labels to opt in with:
+	// ClusterImagePolicies apply in every namespace, as in apply.
+	eng, reg, err := o.images.engine(nil, engineOptions{includeAllNamespaces: true})
 	if err != nil {
 		return badInput(err)
 	}
