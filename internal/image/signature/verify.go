@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -54,20 +55,10 @@ func (v *Verifier) signatures(ctx context.Context, reg image.Registry, ref image
 		if err != nil {
 			return nil, err
 		}
-		for _, l := range layers {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			f.found++
-			s, err := v.verifyLegacySignature(l, ref.Digest)
-			if err != nil {
-				f.reject(reason(err))
-				continue
-			}
-			out = append(out, s)
-		}
-		if len(out) > 0 {
-			return out, nil
+		if out, err = verifyEach(ctx, layers, &f, func(l legacyLayer) (Signature, error) {
+			return v.verifyLegacySignature(l, ref.Digest)
+		}); err != nil || len(out) > 0 {
+			return out, err
 		}
 	}
 	if v.spec.Format != FormatLegacy {
@@ -75,21 +66,33 @@ func (v *Verifier) signatures(ctx context.Context, reg image.Registry, ref image
 		if err != nil {
 			return nil, err
 		}
-		for _, b := range bundles {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			f.found++
-			s, err := v.verifyBundleSignature(b, ref.Digest)
-			if err != nil {
-				f.reject(reason(err))
-				continue
-			}
-			out = append(out, s)
+		if out, err = verifyEach(ctx, bundles, &f, func(b *bundle.Bundle) (Signature, error) {
+			return v.verifyBundleSignature(b, ref.Digest)
+		}); err != nil {
+			return nil, err
 		}
 	}
 	if len(out) == 0 {
 		return nil, &VerificationError{Found: f.found, Reasons: f.reasons}
+	}
+	return out, nil
+}
+
+// verifyEach verifies every candidate, counting them in f with the reason
+// each one failed, and returns those that verified.
+func verifyEach[T any](ctx context.Context, candidates []T, f *findings, verify func(T) (Signature, error)) ([]Signature, error) {
+	var out []Signature
+	for _, c := range candidates {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		f.found++
+		s, err := verify(c)
+		if err != nil {
+			f.reject(reason(err))
+			continue
+		}
+		out = append(out, s)
 	}
 	return out, nil
 }
@@ -154,21 +157,11 @@ func (v *Verifier) attestations(ctx context.Context, reg image.Registry, ref ima
 	}
 	if len(out) == 0 {
 		if len(otherTypes) > 0 {
-			f.reject(fmt.Sprintf("none of predicate type %s (found %s)", predicateType, strings.Join(slices.Sorted(mapsKeys(otherTypes)), ", ")))
+			f.reject(fmt.Sprintf("none of predicate type %s (found %s)", predicateType, strings.Join(slices.Sorted(maps.Keys(otherTypes)), ", ")))
 		}
 		return nil, &VerificationError{Found: f.found, Reasons: f.reasons, Attestation: true, PredicateType: predicateType}
 	}
 	return out, nil
-}
-
-func mapsKeys(m map[string]bool) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // sigRepo is where the signatures of ref are stored.
