@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -186,7 +187,7 @@ func (d *Dialect) compileInto(p *imagePolicy, doc engine.Document, roots map[str
 	// Match.
 	for i, m := range c.Spec.Match {
 		mp := spec.Child("match").Index(i)
-		if m.Resource != "" && !contains(validMatchResources, m.Resource) {
+		if m.Resource != "" && !slices.Contains(validMatchResources, m.Resource) {
 			errs = append(errs, field.NotSupported(mp.Child("resource"), m.Resource, validMatchResources))
 		}
 		rm := resourceMatch{group: m.Group, version: m.Version, resource: m.Resource}
@@ -407,7 +408,7 @@ func (d *Dialect) compileAuthority(a authoritySpec, p *field.Path, roots map[str
 		switch {
 		case att.PredicateType == "":
 			errs = append(errs, field.Required(atp.Child("predicateType"), ""))
-		case contains(validShortPredicates, att.PredicateType):
+		case slices.Contains(validShortPredicates, att.PredicateType):
 		default:
 			if _, err := url.ParseRequestURI(att.PredicateType); err != nil {
 				errs = append(errs, field.Invalid(atp.Child("predicateType"), att.PredicateType, "unsupported predicate type"))
@@ -488,7 +489,7 @@ func keyErrors(k *keyRef, p *field.Path) field.ErrorList {
 		errs = append(errs, field.Invalid(p.Child("secretRef"), k.SecretRef.Name, "keys in Secrets are not supported: put the public key in data"))
 	}
 	if _, ok := hashAlgorithms[k.HashAlgorithm]; !ok {
-		if contains(validHashAlgorithms, k.HashAlgorithm) {
+		if slices.Contains(validHashAlgorithms, k.HashAlgorithm) {
 			errs = append(errs, field.Invalid(p.Child("hashAlgorithm"), k.HashAlgorithm, "not supported: use sha256, sha384 or sha512"))
 		} else {
 			errs = append(errs, field.NotSupported(p.Child("hashAlgorithm"), k.HashAlgorithm, validHashAlgorithms))
@@ -587,13 +588,4 @@ func (d *Dialect) compileEvaluator(pol *policySpec, p *field.Path, atSpec bool) 
 		errs = append(errs, field.NotSupported(p.Child("type"), pol.Type, validPolicyTypes))
 	}
 	return ev, errs
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }
