@@ -129,6 +129,11 @@ type engineOptions struct {
 	// noMatch is policy-controller's no-match-policy: deny, warn or allow
 	// ("" for deny).
 	noMatch string
+	// sigstoreSecretNamespace is where ClusterImagePolicy key.secretRef
+	// Secrets are read: policy-controller's own namespace, for which the
+	// server passes its own. Empty for the offline commands, which read
+	// no Secrets.
+	sigstoreSecretNamespace string
 	// registryTimeout bounds the Ratify provider's calls
 	// (--registry-timeout); zero keeps Ratify's defaults.
 	registryTimeout time.Duration
@@ -164,6 +169,9 @@ func buildEngine(o engineOptions) (*engine.Engine, error) {
 	}
 	if o.sigstoreStanding {
 		sigOpts = append(sigOpts, sigstore.WithoutPoliciesEnforced())
+	}
+	if o.sigstoreSecretNamespace != "" {
+		sigOpts = append(sigOpts, sigstore.WithSecretNamespace(o.sigstoreSecretNamespace))
 	}
 	if o.noMatch != "" {
 		nm, err := sigstore.ParseNoMatchPolicy(o.noMatch)

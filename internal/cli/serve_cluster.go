@@ -246,8 +246,9 @@ func runServeCluster(ctx context.Context, stdio IO, log logr.Logger, o serveOpti
 	}
 
 	// An installed policy-controller enforces its namespaces before any
-	// ClusterImagePolicy exists.
-	eng, reg, err := o.images.engine(controller.SecretGetter{Kube: kube}, engineOptions{sigstoreStanding: true})
+	// ClusterImagePolicy exists, and reads the Secrets of key.secretRef
+	// from its own namespace: portcullis reads them from its own.
+	eng, reg, err := o.images.engine(controller.SecretGetter{Kube: kube}, engineOptions{sigstoreStanding: true, sigstoreSecretNamespace: c.namespace})
 	if err != nil {
 		return badInput(err)
 	}

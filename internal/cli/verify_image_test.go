@@ -73,6 +73,30 @@ spec:
             rekor: {url: https://rekor.sigstore.dev}
             ctlog: {ignoreSCT: true}
 `)
+	// Keys in Secrets: the offline commands read no Secrets.
+	write(t, dir, "cip-secret.yaml", `apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata: {name: secret-key}
+spec:
+  images: [{glob: "`+host+`/team/**"}]
+  authorities: [{key: {secretRef: {name: cosign-key}}}]
+`)
+	write(t, dir, "kyverno-secret.yaml", `apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: secret-key}
+spec:
+  rules:
+  - name: secret-key
+    match: {any: [{resources: {kinds: [Pod]}}]}
+    verifyImages:
+    - imageReferences: ["`+host+`/team/*"]
+      failureAction: Enforce
+      attestors:
+      - entries:
+        - keys:
+            secret: {name: cosign, namespace: keys}
+            rekor: {url: https://rekor.sigstore.dev, ignoreTlog: true}
+`)
 	write(t, dir, "deployment.yaml", `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web, namespace: shop}
@@ -118,6 +142,14 @@ spec:
 	}, {
 		name: "kyverno verifyImages, wrong signer", code: ExitFailed,
 		args: []string{host + "/team/stranger:v1", "--policy", filepath.Join(dir, "kyverno.yaml")},
+	}, {
+		name: "ClusterImagePolicy key in a Secret, offline", code: ExitFailed,
+		args:   []string{host + "/team/app@" + team.Digest, "--policy", filepath.Join(dir, "cip-secret.yaml")},
+		result: `spec.authorities[0].key.secretRef: cannot read secret "cosign-key": keys in Secrets are only read in a cluster (portcullis serve)`,
+	}, {
+		name: "kyverno key in a Secret, offline", code: ExitFailed,
+		args:   []string{host + "/team/app:v1", "--policy", filepath.Join(dir, "kyverno-secret.yaml")},
+		result: ".attestors[0].entries[0].keys: failed to load public key from k8s://keys/cosign: keys in Secrets are only read in a cluster (portcullis serve)",
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

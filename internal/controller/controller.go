@@ -6,7 +6,8 @@
 // status (a Ready condition, with the compile errors when there are some),
 // creates the constraint CRD of every ConstraintTemplate, and marks the
 // template created. It provides the cluster data policies read: namespaces,
-// ConfigMaps, API calls and the Gatekeeper inventory.
+// ConfigMaps, API calls, the Gatekeeper inventory and the Secrets that hold
+// the public keys of image policies.
 package controller
 
 import (
@@ -197,6 +198,7 @@ func New(opts Options) (*Controller, error) {
 		Namespaces: namespaceGetter{c.nsLister},
 		ConfigMaps: configMapGetter{c.cmLister},
 		Inventory:  c.inventory,
+		Secrets:    KeySecrets{Kube: opts.Kube},
 	}
 	if opts.ExternalData != nil {
 		c.cluster.ExternalData = opts.ExternalData

@@ -367,6 +367,9 @@ func TestClusterData(t *testing.T) {
 	if len(objs) != 1 || objs[0]["kind"] != "Pod" {
 		t.Errorf("inventory %v", objs)
 	}
+	if _, err := cluster.Secrets.Secret(e.ctx, "team-a", "missing"); !errors.Is(err, engine.ErrNotFound) {
+		t.Errorf("missing secret: %v; want engine.ErrNotFound", err)
+	}
 }
 
 func TestStatusPatchUsesSubresource(t *testing.T) {

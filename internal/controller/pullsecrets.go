@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/portcullis-dev/portcullis/internal/engine"
 	"github.com/portcullis-dev/portcullis/internal/image"
 )
 
@@ -26,6 +27,29 @@ func (g SecretGetter) Secret(ctx context.Context, namespace, name string) (map[s
 	s, err := g.Kube.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to read secret %s/%s: %w", namespace, name, err)
+	}
+	return s.Data, nil
+}
+
+// KeySecrets reads the Secrets that hold the public keys of image policies
+// with a GET each (the policies' key references re-read them at most every
+// signature.KeyRefreshInterval). Unlike SecretGetter, a Secret that does
+// not exist is an error wrapping engine.ErrNotFound. It implements
+// engine.SecretGetter.
+type KeySecrets struct {
+	Kube kubernetes.Interface
+}
+
+var _ engine.SecretGetter = KeySecrets{}
+
+// Secret returns the data of the Secret.
+func (g KeySecrets) Secret(ctx context.Context, namespace, name string) (map[string][]byte, error) {
+	s, err := g.Kube.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("secret %s/%s: %w", namespace, name, engine.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("failed to read secret %s/%s: %w", namespace, name, err)

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -10,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/portcullis-dev/portcullis/internal/engine"
 	"github.com/portcullis-dev/portcullis/internal/image"
 )
 
@@ -61,5 +63,38 @@ func TestServiceAccountRegistry(t *testing.T) {
 	}
 	if data, err := (SecretGetter{Kube: kube}).Secret(context.Background(), "team", "gone"); data != nil || err != nil {
 		t.Errorf("missing Secret = %v, %v; want nil, nil", data, err)
+	}
+}
+
+// TestKeySecrets checks the engine's Secret reader: the data of a Secret,
+// and engine.ErrNotFound for a missing one.
+func TestKeySecrets(t *testing.T) {
+	kube := fake.NewClientset(
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "portcullis", Name: "cosign-key"}, Data: map[string][]byte{"cosign.pub": []byte("PEM")}},
+	)
+	tests := []struct {
+		name, namespace, secret string
+		want                    map[string][]byte
+		wantErr                 string
+		notFound                bool
+	}{
+		{name: "present", namespace: "portcullis", secret: "cosign-key", want: map[string][]byte{"cosign.pub": []byte("PEM")}},
+		{name: "missing", namespace: "portcullis", secret: "gone", wantErr: "secret portcullis/gone: not found", notFound: true},
+		{name: "another namespace", namespace: "team", secret: "cosign-key", wantErr: "secret team/cosign-key: not found", notFound: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := KeySecrets{Kube: kube}.Secret(context.Background(), tc.namespace, tc.secret)
+			gotErr := ""
+			if err != nil {
+				gotErr = err.Error()
+			}
+			if gotErr != tc.wantErr || errors.Is(err, engine.ErrNotFound) != tc.notFound {
+				t.Errorf("error = %v (not found: %v), want %q (not found: %v)", err, errors.Is(err, engine.ErrNotFound), tc.wantErr, tc.notFound)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("data (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

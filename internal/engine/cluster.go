@@ -16,6 +16,14 @@ type ConfigMapGetter interface {
 	ConfigMap(ctx context.Context, namespace, name string) (map[string]any, error)
 }
 
+// SecretGetter returns the data of a Kubernetes Secret, for policies that
+// keep public keys in Secrets (Sigstore key.secretRef, Kyverno
+// keys.secret). A Secret that does not exist is an error wrapping
+// ErrNotFound, not nil data.
+type SecretGetter interface {
+	Secret(ctx context.Context, namespace, name string) (map[string][]byte, error)
+}
+
 // NamespaceGetter returns a Namespace as an unstructured object; the server
 // reads it from an informer and the CLI from files.
 type NamespaceGetter interface {
@@ -81,6 +89,10 @@ type Cluster struct {
 	GlobalContext GlobalContextGetter
 	Inventory     InventoryLister
 	ExternalData  ExternalDataProvider
+	// Secrets reads the Secrets that hold public keys of image policies.
+	// The server reads them from the cluster; the offline commands have
+	// none, and policies with such keys then evaluate to an error.
+	Secrets SecretGetter
 	// Registry reads images, their signatures and attestations for image
 	// policies (Sigstore ClusterImagePolicy, Kyverno verifyImages, Ratify).
 	Registry image.Registry

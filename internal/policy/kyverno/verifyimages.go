@@ -118,6 +118,10 @@ type attestorCheck struct {
 	// nested is set for a nested attestor set.
 	nested   *attestorSetCheck
 	verifier *signature.Verifier
+	// keys and secret are set instead of verifier for keys.secret: the
+	// key is read from the Secret when images are verified.
+	keys   *signature.KeyRef
+	secret *secretKey
 	// identity is Kyverno's keyless subject and issuer check, applied to
 	// the signatures the verifier trusts (Cosign type only: for
 	// SigstoreBundle the verifier checks the identity itself).
@@ -468,7 +472,7 @@ func validateAttestor(a *attestor, path *field.Path, depth int) field.ErrorList 
 		if k.PublicKeys == "" && k.KMS == "" && k.Secret == nil {
 			errs = append(errs, field.Invalid(kp, nil, "A public key, kms key or secret is required"))
 		}
-		if k.PublicKeys != "" {
+		if k.PublicKeys != "" || k.Secret != nil {
 			switch k.SignatureAlgorithm {
 			case "", "sha256", "sha384", "sha512":
 			case "sha224":
@@ -480,8 +484,13 @@ func validateAttestor(a *attestor, path *field.Path, depth int) field.ErrorList 
 		if k.KMS != "" {
 			errs = append(errs, field.Invalid(kp.Child("kms"), k.KMS, "KMS keys are not supported: give the public key in publicKeys"))
 		}
-		if k.Secret != nil {
-			errs = append(errs, field.Invalid(kp.Child("secret"), k.Secret.Namespace+"/"+k.Secret.Name, "keys in Secrets are not supported: give the public key in publicKeys"))
+		if k.Secret != nil && k.PublicKeys == "" {
+			if k.Secret.Name == "" {
+				errs = append(errs, field.Required(kp.Child("secret", "name"), ""))
+			}
+			if k.Secret.Namespace == "" {
+				errs = append(errs, field.Required(kp.Child("secret", "namespace"), ""))
+			}
 		}
 		errs = append(errs, validateCTLog(k.CTLog, kp.Child("ctlog"))...)
 	}
@@ -694,6 +703,10 @@ func (d *Dialect) compileAttestor(a attestor, iv imageVerification, bundle bool,
 		}
 		applyRekor(a.Keys.Rekor)
 		applyCTLog(a.Keys.CTLog, false)
+		if a.Keys.PublicKeys == "" && a.Keys.Secret != nil {
+			// Kyverno prefers publicKeys, then the Secret.
+			ac.secret = &secretKey{namespace: a.Keys.Secret.Namespace, name: a.Keys.Secret.Name, bundle: bundle}
+		}
 	case a.Certificates != nil:
 		ac.subPath = ".certificates"
 		if a.Certificates.Certificate != "" {
@@ -727,6 +740,14 @@ func (d *Dialect) compileAttestor(a attestor, iv imageVerification, bundle bool,
 		// keyless signer of the trust root, without SCTs.
 		spec.RequireTLog = true
 		spec.Identities = []signature.Identity{anyIdentity()}
+	}
+	if ac.secret != nil {
+		kr, err := signature.NewKeyRef(spec, d.sigOpts)
+		if err != nil {
+			return ac, field.ErrorList{field.Invalid(path.Child("keys"), nil, err.Error())}
+		}
+		ac.keys = kr
+		return ac, nil
 	}
 	v, err := signature.New(spec, d.sigOpts)
 	if err != nil {

@@ -854,8 +854,9 @@ func (e joinedError) Error() string {
 
 func (e joinedError) Unwrap() []error { return e }
 
-// registryError marks an error reading the registry (not a verdict about
-// signatures): the rule errors and the failure policy decides.
+// registryError marks an error reading the registry, or the Secret that
+// holds a key (not a verdict about signatures): the rule errors and the
+// failure policy decides.
 type registryError struct{ err error }
 
 func (e *registryError) Error() string { return e.err.Error() }
@@ -928,7 +929,7 @@ func (rv *ruleVerification) signatureRef(img imageInfo, auth *authorities) (imag
 // verifySignatures checks one attestor on one image: the verifier's trusted
 // signatures, then Kyverno's identity and annotation checks.
 func (rv *ruleVerification) verifySignatures(e *attestorCheck, img imageInfo) error {
-	if e.verifier == nil {
+	if e.verifier == nil && e.keys == nil {
 		return errors.New("invalid attestor")
 	}
 	if rv.ec.cluster.Registry == nil {
@@ -939,7 +940,11 @@ func (rv *ruleVerification) verifySignatures(e *attestorCheck, img imageInfo) er
 	if err != nil {
 		return err
 	}
-	sigs, err := e.verifier.Signatures(rv.ec.ctx, rv.ec.cluster.Registry, ref, rv.pullFor(auth))
+	v, err := e.verifierFor(rv.ec.ctx, rv.ec.cluster)
+	if err != nil {
+		return err
+	}
+	sigs, err := v.Signatures(rv.ec.ctx, rv.ec.cluster.Registry, ref, rv.pullFor(auth))
 	if err != nil {
 		return verificationMessage(err, e.bundle, false)
 	}
@@ -1122,7 +1127,7 @@ func (rv *ruleVerification) verifyAttestations(ic *imageCheck, auth *authorities
 // fetchAttestations returns the statements of the attestations an attestor
 // trusts, each with Kyverno's "type" (its predicate type).
 func (rv *ruleVerification) fetchAttestations(e *attestorCheck, at *attestationCheck, img imageInfo, auth *authorities) ([]map[string]any, error) {
-	if e.verifier == nil {
+	if e.verifier == nil && e.keys == nil {
 		return nil, errors.New("invalid attestor")
 	}
 	if rv.ec.cluster.Registry == nil {
@@ -1132,11 +1137,15 @@ func (rv *ruleVerification) fetchAttestations(e *attestorCheck, at *attestationC
 	if err != nil {
 		return nil, err
 	}
+	v, err := e.verifierFor(rv.ec.ctx, rv.ec.cluster)
+	if err != nil {
+		return nil, err
+	}
 	typ := ""
 	if e.bundle {
 		typ = at.typ
 	}
-	atts, err := e.verifier.Attestations(rv.ec.ctx, rv.ec.cluster.Registry, ref, typ, rv.pullFor(auth))
+	atts, err := v.Attestations(rv.ec.ctx, rv.ec.cluster.Registry, ref, typ, rv.pullFor(auth))
 	if err != nil {
 		return nil, verificationMessage(err, e.bundle, true)
 	}

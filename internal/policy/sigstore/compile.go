@@ -88,7 +88,11 @@ type authority struct {
 type signatureSource struct {
 	repository string
 	secrets    []string
-	verifier   *signature.Verifier
+	// verifier verifies with the authority's inline key or identities;
+	// keys is set instead for a key in a Secret.
+	verifier *signature.Verifier
+	keys     *signature.KeyRef
+	secret   *secretKey
 }
 
 // attestationCheck is one of an authority's attestations.
@@ -262,6 +266,7 @@ func (d *Dialect) compileAuthority(a authoritySpec, p *field.Path, roots map[str
 	}
 
 	spec := signature.Spec{}
+	var secret *secretKey
 	switch a.SignatureFormat {
 	case "":
 		spec.Format = signature.FormatAny
@@ -277,9 +282,16 @@ func (d *Dialect) compileAuthority(a authoritySpec, p *field.Path, roots map[str
 	case a.Key != nil:
 		out.typ = authorityKey
 		kp := p.Child("key")
-		errs = append(errs, keyErrors(a.Key, kp)...)
+		errs = append(errs, keyErrors(a.Key, kp, true)...)
 		spec.PublicKeys = a.Key.Data
 		spec.HashAlgorithm = hashAlgorithms[a.Key.HashAlgorithm]
+		if a.Key.SecretRef != nil {
+			// The path in messages is the document's own, as the
+			// result names the policy.
+			path := kp.Child("secretRef").String()
+			path = path[max(strings.LastIndex(path, "spec.authorities["), 0):]
+			secret = &secretKey{name: a.Key.SecretRef.Name, namespace: d.secretNamespace, path: path}
+		}
 	case a.Keyless != nil:
 		out.typ = authorityKeyless
 		kp := p.Child("keyless")
@@ -293,7 +305,7 @@ func (d *Dialect) compileAuthority(a authoritySpec, p *field.Path, roots map[str
 			errs = append(errs, field.Invalid(kp, field.OmitValueType{}, "expected exactly one, got both: url, ca-cert"))
 		}
 		if k.CACert != nil {
-			errs = append(errs, keyErrors(k.CACert, kp.Child("ca-cert"))...)
+			errs = append(errs, keyErrors(k.CACert, kp.Child("ca-cert"), false)...)
 			spec.Roots = k.CACert.Data
 		}
 		if len(k.Identities) == 0 && !alpha {
@@ -431,6 +443,14 @@ func (d *Dialect) compileAuthority(a authoritySpec, p *field.Path, roots map[str
 	}
 	for i := range out.sources {
 		spec.Repository = out.sources[i].repository
+		if secret != nil {
+			kr, err := signature.NewKeyRef(spec, d.sigOpts)
+			if err != nil {
+				return out, field.ErrorList{field.Invalid(p, field.OmitValueType{}, err.Error())}
+			}
+			out.sources[i].keys, out.sources[i].secret = kr, secret
+			continue
+		}
 		v, err := signature.New(spec, d.sigOpts)
 		if err != nil {
 			return out, field.ErrorList{field.Invalid(p, field.OmitValueType{}, err.Error())}
@@ -467,8 +487,9 @@ func (d *Dialect) trustedMaterial(roots map[string]trustRoot, caRef, tlogRef, ts
 	return mixedRoot{ca: get(caRef), tlog: get(tlogRef), tsa: get(tsaRef)}
 }
 
-// keyErrors validates a key reference: only inline PEM data is supported.
-func keyErrors(k *keyRef, p *field.Path) field.ErrorList {
+// keyErrors validates a key reference: inline PEM data, or (when
+// secretOK) a Secret.
+func keyErrors(k *keyRef, p *field.Path, secretOK bool) field.ErrorList {
 	var errs field.ErrorList
 	n := 0
 	for _, b := range []bool{k.Data != "", k.KMS != "", k.SecretRef != nil} {
@@ -485,8 +506,11 @@ func keyErrors(k *keyRef, p *field.Path) field.ErrorList {
 	if k.KMS != "" {
 		errs = append(errs, field.Invalid(p.Child("kms"), k.KMS, "KMS keys are not supported: put the public key in data"))
 	}
-	if k.SecretRef != nil {
-		errs = append(errs, field.Invalid(p.Child("secretRef"), k.SecretRef.Name, "keys in Secrets are not supported: put the public key in data"))
+	switch {
+	case k.SecretRef != nil && !secretOK:
+		errs = append(errs, field.Invalid(p.Child("secretRef"), k.SecretRef.Name, "certificates in Secrets are not supported: put the certificate in data"))
+	case k.SecretRef != nil && k.SecretRef.Name == "":
+		errs = append(errs, field.Required(p.Child("secretRef", "name"), ""))
 	}
 	if _, ok := hashAlgorithms[k.HashAlgorithm]; !ok {
 		if slices.Contains(validHashAlgorithms, k.HashAlgorithm) {

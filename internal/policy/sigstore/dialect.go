@@ -12,8 +12,9 @@
 // "no matching policies: spec.containers[0].image"; the policy's name and
 // the container paths are in each result's Policy and Rule. Only
 // namespaces labelled policy.sigstore.dev/include=true are enforced unless
-// WithIncludeAll is given. The mutating phase resolves image tags to
-// digests.
+// WithIncludeAll is given. Keys in Secrets (key.secretRef) are read from
+// the namespace WithSecretNamespace names when images are verified. The
+// mutating phase resolves image tags to digests.
 package sigstore
 
 import (
@@ -92,6 +93,8 @@ type Dialect struct {
 	noMatch    NoMatchPolicy
 	now        func() time.Time
 	includeAll bool
+	// secretNamespace is where key.secretRef Secrets are read.
+	secretNamespace string
 	// standing is WithoutPoliciesEnforced.
 	standing bool
 	// optErr is an invalid option, reported by every Compile; the dialect
@@ -141,6 +144,14 @@ func WithClock(now func() time.Time) Option {
 			d.now = now
 		}
 	}
+}
+
+// WithSecretNamespace sets the namespace that key.secretRef Secrets are
+// read from: policy-controller reads them from its own namespace, so the
+// server passes portcullis's. Without it (the offline commands), an
+// authority whose key is in a Secret evaluates to an error.
+func WithSecretNamespace(ns string) Option {
+	return func(d *Dialect) { d.secretNamespace = ns }
 }
 
 // WithIncludeAll enforces policies in every namespace. By default only

@@ -276,7 +276,7 @@ func (a *authority) check(ctx context.Context, cluster engine.Cluster, w *worklo
 		return nil, fmt.Errorf("%s for authority %s for %s: no image registry is configured", a.failure(len(a.attestations) > 0), a.name, c.name)
 	}
 	if len(a.attestations) > 0 {
-		atts, err := a.checkAttestations(ctx, cluster.Registry, w, c, now)
+		atts, err := a.checkAttestations(ctx, cluster, w, c, now)
 		if err != nil {
 			return nil, err
 		}
@@ -285,7 +285,11 @@ func (a *authority) check(ctx context.Context, cluster engine.Cluster, w *worklo
 	var sigs []signature.Signature
 	var err error
 	for _, src := range a.sources {
-		sigs, err = src.verifier.Signatures(ctx, cluster.Registry, c.ref, src.pull(w))
+		var v *signature.Verifier
+		if v, err = src.verifierFor(ctx, cluster); err != nil {
+			continue
+		}
+		sigs, err = v.Signatures(ctx, cluster.Registry, c.ref, src.pull(w))
 		if err == nil {
 			break
 		}
@@ -332,12 +336,17 @@ func (s signatureSource) pull(w *workload) image.Pull {
 // applies each attestation's policy, as policy-controller does: every
 // listed attestation needs at least one verified statement of its
 // predicate type that its policy accepts.
-func (a *authority) checkAttestations(ctx context.Context, reg image.Registry, w *workload, c *container, now func() time.Time) (map[string]any, error) {
+func (a *authority) checkAttestations(ctx context.Context, cluster engine.Cluster, w *workload, c *container, now func() time.Time) (map[string]any, error) {
+	reg := cluster.Registry
 	var all []signature.Attestation
 	var src signatureSource
+	var v *signature.Verifier
 	var err error
 	for _, src = range a.sources {
-		all, err = src.verifier.Attestations(ctx, reg, c.ref, "", src.pull(w))
+		if v, err = src.verifierFor(ctx, cluster); err != nil {
+			continue
+		}
+		all, err = v.Attestations(ctx, reg, c.ref, "", src.pull(w))
 		if err == nil {
 			break
 		}
@@ -354,7 +363,7 @@ func (a *authority) checkAttestations(ctx context.Context, reg image.Registry, w
 	}
 	out := map[string]any{}
 	for _, want := range a.attestations {
-		matching, err := src.verifier.Attestations(ctx, reg, c.ref, want.predicateType, src.pull(w))
+		matching, err := v.Attestations(ctx, reg, c.ref, want.predicateType, src.pull(w))
 		var ve *signature.VerificationError
 		if err != nil && !errors.As(err, &ve) {
 			return nil, fmt.Errorf("%s for authority %s for %s: %w", a.failure(true), a.name, c.name, err)
