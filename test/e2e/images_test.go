@@ -290,3 +290,53 @@ require-signed-images:
 		t.Errorf("unsigned image: kubectl printed:\n%s\nwant:\n%s", out, want)
 	}
 }
+
+// TestSigstoreKeyInSecret: a ClusterImagePolicy whose key authority names a
+// Secret in portcullis's namespace (policy-controller reads its own
+// namespace) admits an image signed by the cosign CLI with that key and
+// denies an unsigned one.
+func TestSigstoreKeyInSecret(t *testing.T) {
+	im := newImages(t)
+	key := signaturetest.GenerateKeyPair(t)
+	app := im.push(t, "app", "team/app", "v1", time.Now())
+	signaturetest.CosignSign(t, app, key)
+	im.push(t, "unsigned", "team/unsigned", "v1", time.Now())
+
+	srv := startServer(t, "", im.flags...)
+	defer func() {
+		if t.Failed() {
+			t.Logf("portcullis log:\n%s", srv.log.String())
+		}
+		suite.kubectl("", "delete", "pods", "--all", "--wait=false")
+		suite.kubectl("", "delete", "clusterimagepolicies", "--all")
+		suite.kubectl("", "-n", "portcullis", "delete", "secret", "team-key", "--ignore-not-found")
+		suite.kubectl("", "label", "namespace", "default", "policy.sigstore.dev/include-")
+		srv.stop(t)
+	}()
+	mustKubectl(t, "", "-n", "portcullis", "create", "secret", "generic", "team-key", "--from-file=cosign.pub="+key.PublicKey)
+	mustKubectl(t, "", "label", "namespace", "default", "policy.sigstore.dev/include=true", "--overwrite")
+	mustKubectl(t, `apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata:
+  name: team-signed
+spec:
+  images:
+  - glob: "ghcr.io/team/**"
+  authorities:
+  - key:
+      secretRef:
+        name: team-key
+`, "apply", "-f", "-")
+	out := eventually(t, 60*time.Second, "signed image admitted", func() (string, bool) {
+		out, err := suite.kubectl("", "run", "app", "--image", "ghcr.io/team/app:v1")
+		return out, err == nil
+	})
+	if out != "pod/app created" {
+		t.Errorf("kubectl run printed %q", out)
+	}
+	out, err := suite.kubectl("", "run", "unsigned", "--image", "ghcr.io/team/unsigned:v1")
+	prefix := `Error from server (BadRequest): admission webhook "policy.sigstore.dev" denied the request: validation failed: ` + im.digestOf("unsigned", "ghcr.io/team/unsigned") + " "
+	if err == nil || !strings.HasPrefix(out, prefix) {
+		t.Errorf("unsigned image: kubectl printed:\n%s\nwant a denial starting with:\n%s", out, prefix)
+	}
+}
