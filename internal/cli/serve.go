@@ -145,6 +145,9 @@ func runServe(ctx context.Context, stdio IO, o serveOptions) error {
 	}
 
 	metrics := webhook.NewMetrics()
+	if err := registerRegistryMetrics(metrics.Registry(), reg); err != nil {
+		return err
+	}
 	srv := webhook.New(log, metrics, nil)
 	srv.SetDenialLogRate(o.denialLogRate)
 	srv.Update(webhook.NewSnapshot(set, engine.Cluster{Registry: reg}))

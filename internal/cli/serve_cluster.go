@@ -267,6 +267,9 @@ func runServeCluster(ctx context.Context, stdio IO, log logr.Logger, o serveOpti
 	}
 	reconciler.SetCABundle(bundle)
 	metrics := webhook.NewMetrics()
+	if err := registerRegistryMetrics(metrics.Registry(), reg); err != nil {
+		return err
+	}
 	var ctrl *controller.Controller
 	srv := webhook.New(log, metrics, func() error { return ctrl.Synced() })
 	srv.SetDenialLogRate(o.denialLogRate)
