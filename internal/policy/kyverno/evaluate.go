@@ -3,6 +3,7 @@ package kyverno
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -10,6 +11,7 @@ import (
 	"github.com/portcullis-dev/portcullis/internal/engine"
 	"github.com/portcullis-dev/portcullis/internal/match"
 	"github.com/portcullis-dev/portcullis/internal/policy/kyverno/jmespath"
+	"github.com/portcullis-dev/portcullis/internal/workload"
 )
 
 // evalContext is the state of one policy evaluation.
@@ -353,9 +355,25 @@ func evaluateList(q *jmespath.Query, data map[string]any) ([]any, error) {
 // images.containers.<name>, images.initContainers.<name> and
 // images.ephemeralContainers.<name>.
 func imagesOf(obj map[string]any) map[string]any {
-	spec := podSpecOf(obj)
+	kind, _ := obj["kind"].(string)
+	path, ok := workload.SpecPath(kind)
+	if !ok {
+		return nil
+	}
+	spec := workload.PodSpecOfKind(obj, kind)
 	if spec == nil {
 		return nil
+	}
+	// Kyverno's image infos also carry where the image is (jsonPointer)
+	// and the pod's imagePullSecrets ([] when it has none).
+	prefix := "/" + strings.Join(path, "/") + "/"
+	secrets := []any{}
+	for _, s := range asSlice(spec["imagePullSecrets"]) {
+		if sm, ok := s.(map[string]any); ok {
+			if name, ok := sm["name"].(string); ok {
+				secrets = append(secrets, name)
+			}
+		}
 	}
 	out := map[string]any{}
 	for _, key := range []string{"containers", "initContainers", "ephemeralContainers"} {
@@ -364,7 +382,7 @@ func imagesOf(obj map[string]any) map[string]any {
 			continue
 		}
 		m := map[string]any{}
-		for _, c := range list {
+		for i, c := range list {
 			cm, _ := c.(map[string]any)
 			name, _ := cm["name"].(string)
 			image, _ := cm["image"].(string)
@@ -375,6 +393,8 @@ func imagesOf(obj map[string]any) map[string]any {
 			if err != nil {
 				continue
 			}
+			info["jsonPointer"] = prefix + key + "/" + strconv.Itoa(i) + "/image"
+			info["imagePullSecrets"] = secrets
 			m[name] = info
 		}
 		if len(m) > 0 {

@@ -386,3 +386,33 @@ func TestDeadline(t *testing.T) {
 		t.Error("an enforcing policy that was not evaluated must fail closed")
 	}
 }
+
+// TestImagesVariable: the images variable carries, as Kyverno's does, each
+// image's JSON pointer in the resource and the pod's imagePullSecrets.
+func TestImagesVariable(t *testing.T) {
+	set := compile(t, `apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: images}
+spec:
+  validationFailureAction: Enforce
+  rules:
+  - name: pointers
+    match: {any: [{resources: {kinds: [Deployment]}}]}
+    validate:
+      message: "{{ images.containers.app.jsonPointer }} {{ images.initContainers.init.jsonPointer }} {{ images.containers.app.imagePullSecrets | join(',', @) }} {{ images.containers.app.reference }}"
+      deny: {}`)
+	deploy := object(t, `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d, namespace: default}
+spec:
+  template:
+    spec:
+      imagePullSecrets: [{name: hub}, {name: ghcr}]
+      initContainers: [{name: init, image: busybox}]
+      containers: [{name: side, image: envoy}, {name: app, image: ghcr.io/team/app:v1}]`)
+	res := set.Evaluate(context.Background(), admission(deploy, engine.Create), engine.Cluster{})
+	want := "/spec/template/spec/containers/1/image /spec/template/spec/initContainers/0/image hub,ghcr ghcr.io/team/app:v1"
+	if len(res.Rules) != 1 || res.Rules[0].Message != want {
+		t.Errorf("results %+v, want one with message %q", res.Rules, want)
+	}
+}
