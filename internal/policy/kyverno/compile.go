@@ -79,15 +79,19 @@ type compiledRule struct {
 	unsupported string
 
 	// validate
-	action      engine.Action
-	overrides   []override
-	message     *variables.Template
-	messageRaw  string
-	pattern     *variables.Template
-	anyPattern  []*variables.Template
-	deny        *condition
-	foreachV    []*foreachValidate
-	podSecurity *podsecurity.Rule
+	action    engine.Action
+	overrides []override
+	// allowExisting is validate.allowExistingViolations (true unless set
+	// false): an enforcing rule does not deny an UPDATE whose old object
+	// already violated it.
+	allowExisting bool
+	message       *variables.Template
+	messageRaw    string
+	pattern       *variables.Template
+	anyPattern    []*variables.Template
+	deny          *condition
+	foreachV      []*foreachValidate
+	podSecurity   *podsecurity.Rule
 
 	// mutate
 	overlay  *variables.Template
@@ -432,6 +436,7 @@ func (d *Dialect) compileValidate(pd *policyDoc, r rule, cr *compiledRule, path 
 		errs = append(errs, field.NotSupported(path.Child("failureAction"), action, []string{"Audit", "Enforce"}))
 	}
 	cr.action = actionOf(action)
+	cr.allowExisting = v.AllowExistingViolations == nil || *v.AllowExistingViolations
 	overrides := pd.Spec.ValidationFailureActionOverrides
 	if len(v.ValidationFailureActionOverrides) > 0 {
 		overrides = v.ValidationFailureActionOverrides

@@ -30,6 +30,8 @@ type evalContext struct {
 	// ivm holds the image verification results when the request has no
 	// Memo to share them in.
 	ivm *verificationMetadata
+	// prior judges the old object of an UPDATE, for allowExistingViolations.
+	prior *evalContext
 }
 
 // Evaluate implements engine.Policy.

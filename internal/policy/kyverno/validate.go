@@ -89,7 +89,54 @@ func (ec *evalContext) validateRule(r *compiledRule) (engine.RuleResult, bool) {
 	if o == nil {
 		return engine.RuleResult{}, false
 	}
+	if o.verdict == engine.Fail && ec.existingViolation(r) {
+		return ec.result(r, typ, engine.Skip, "skipping the rule evaluation as pre-existing violations are allowed"), true
+	}
 	return ec.result(r, typ, o.verdict, o.message), true
+}
+
+// existingViolation reports whether an UPDATE that fails the rule only
+// keeps a violation the old object already had. Kyverno allows such an
+// update for rules that enforce (by their own failure action or the
+// policy's, before namespace overrides) unless the rule sets
+// allowExistingViolations to false. The old object is judged as if it
+// were being created, and only when the rule matches it so.
+func (ec *evalContext) existingViolation(r *compiledRule) bool {
+	if !r.allowExisting || r.action != engine.ActionDeny || r.typ != ruleValidate {
+		return false
+	}
+	req := ec.req
+	if req.Operation != engine.Update || req.Object == nil || req.OldObject == nil {
+		return false
+	}
+	prior := ec.priorContext()
+	if !prior.matches(r) {
+		return false
+	}
+	rr, ok := prior.validateRule(r)
+	return ok && rr.Verdict == engine.Fail
+}
+
+// priorContext is the evaluation context of the request's old object as a
+// CREATE of it, shared by the policy's rules.
+func (ec *evalContext) priorContext() *evalContext {
+	if ec.prior != nil {
+		return ec.prior
+	}
+	old := *ec.req
+	old.Operation = engine.Create
+	old.Object = ec.req.OldObject
+	old.OldObject = nil
+	old.Memo = engine.Memo{}
+	if old.Preset != nil {
+		old.Preset = priorPreset{old.Preset}
+	}
+	prior := &evalContext{ctx: ec.ctx, req: &old, cluster: ec.cluster, p: ec.p, jp: ec.jp, object: old.Object, subject: ec.subject, ivm: ec.ivm}
+	prior.subject.object = old.Object
+	prior.subject.operation = engine.Create
+	prior.subject.req = &old
+	ec.prior = prior
+	return prior
 }
 
 func joinNonEmpty(parts ...string) string {
@@ -312,4 +359,43 @@ func (ec *evalContext) validatePodSecurity(r *compiledRule) *ruleOutcome {
 		return &ruleOutcome{engine.Pass, res.Message(r.name, kind)}
 	}
 	return &ruleOutcome{engine.Fail, res.Message(r.name, kind)}
+}
+
+// priorPreset hides the preset values that name the request's operation
+// and objects from the judgement of the old object, which is a CREATE of
+// it whatever a values file says the request is (Kyverno sets the
+// operation and the objects after it loads the values).
+type priorPreset struct{ engine.Preset }
+
+func (p priorPreset) PolicyValues(policy string) map[string]any {
+	return withoutRequestValues(p.Preset.PolicyValues(policy))
+}
+
+func (p priorPreset) RuleValues(policy, rule string) map[string]any {
+	return withoutRequestValues(p.Preset.RuleValues(policy, rule))
+}
+
+func withoutRequestValues(values map[string]any) map[string]any {
+	var out map[string]any
+	for k, v := range values {
+		switch k {
+		case "request.operation", "request.object", "request.oldObject":
+			continue
+		case "request":
+			if m, ok := v.(map[string]any); ok {
+				rest := make(map[string]any, len(m))
+				for mk, mv := range m {
+					if mk != "operation" && mk != "object" && mk != "oldObject" {
+						rest[mk] = mv
+					}
+				}
+				v = rest
+			}
+		}
+		if out == nil {
+			out = make(map[string]any, len(values))
+		}
+		out[k] = v
+	}
+	return out
 }
