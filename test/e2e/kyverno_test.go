@@ -125,11 +125,23 @@ func TestKyvernoWalkthrough(t *testing.T) {
 			out, err := suite.kubectl(pod, "create", "--dry-run=server", "-f", "-")
 			return out, err == nil && strings.Contains(out, "pod/nolimits created (server dry run)")
 		})
+		// A Pod admitted under Audit keeps its violation.
+		if out := mustKubectl(t, pod, "create", "-f", "-"); out != "pod/nolimits created" {
+			t.Errorf("kubectl printed %q", out)
+		}
 		mustKubectl(t, "", "patch", "clusterpolicy", "require-resource-limits", "--type", "merge", "-p", `{"spec":{"validationFailureAction":"Enforce"}}`)
 		eventually(t, 30*time.Second, "Enforce blocks", func() (string, bool) {
+			pod := strings.ReplaceAll(pod, "name: nolimits", "name: nolimits-2")
+			want := strings.ReplaceAll(want, "Pod/default/nolimits ", "Pod/default/nolimits-2 ")
 			out, err := suite.kubectl(pod, "create", "--dry-run=server", "-f", "-")
 			return out, err != nil && strings.Contains(out, want)
 		})
+		// An update that keeps a violation the old Pod already had is
+		// admitted (allowExistingViolations, true unless set false).
+		if out := mustKubectl(t, "", "label", "pod", "nolimits", "tier=web"); out != "pod/nolimits labeled" {
+			t.Errorf("kubectl printed %q", out)
+		}
+		mustKubectl(t, "", "delete", "pod", "nolimits", "--wait=false")
 	})
 
 	t.Run("a policy that does not compile is Ready=False with the field path", func(t *testing.T) {
