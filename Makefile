@@ -12,7 +12,7 @@ TOOLS := $(CURDIR)/bin/tools
 export COSIGN := $(TOOLS)/cosign
 export CRANE := $(TOOLS)/crane
 
-.PHONY: build run test unit e2e bench conformance clean tools
+.PHONY: build run test unit e2e bench load conformance clean tools
 
 build:
 	$(GO) build -o $(BIN) ./cmd/portcullis
@@ -39,6 +39,9 @@ unit: tools
 e2e: tools
 	PORTCULLIS_E2E=1 $(GO) test -count=1 ./internal/localcluster ./internal/controller
 	cd test/e2e && $(GO) vet ./... && $(GO) test -count=1 -timeout 25m ./...
+
+load:
+	hack/load.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
