@@ -52,6 +52,30 @@ func TestKyvernoDenial(t *testing.T) {
 	}
 }
 
+// TestKyvernoWarnings checks the warnings of Kyverno's webhooks: Audit
+// failures of emitWarning policies, and mutate rules that erred under
+// failure policy Ignore.
+func TestKyvernoWarnings(t *testing.T) {
+	ref := engine.PolicyRef{Dialect: "kyverno", Kind: "ClusterPolicy", Name: "defaults"}
+	res := engine.Result{Rules: []engine.RuleResult{
+		{Policy: ref, Rule: "add-labels", Type: engine.Mutation, Verdict: engine.Error, Action: engine.ActionAudit, Message: "variable substitution failed"},
+		{Policy: ref, Rule: "add-limits", Type: engine.Mutation, Verdict: engine.Pass, Message: "mutated"},
+		{Policy: ref, Rule: "audit-warned", Type: engine.Validation, Verdict: engine.Fail, Action: engine.ActionWarn, Message: "label team is required"},
+		{Policy: ref, Rule: "audit-silent", Type: engine.Validation, Verdict: engine.Fail, Action: engine.ActionAudit, Message: "not shown"},
+	}}
+	resp, err := Respond(request(`{"kind":"Pod","metadata":{"name":"baz","namespace":"bar"}}`), res, FormatFor("kyverno"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !resp.Allowed {
+		t.Fatal("denied")
+	}
+	want := []string{"policy defaults.add-labels: variable substitution failed", "policy defaults.audit-warned: label team is required"}
+	if diff := cmp.Diff(want, resp.Warnings); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+}
+
 func TestKyvernoDenialQuotesLikeYAML(t *testing.T) {
 	ref := engine.PolicyRef{Dialect: "kyverno", Name: "require-resource-limits"}
 	res := engine.Result{Rules: []engine.RuleResult{{Policy: ref, Rule: "require-cpu-mem-limits", Verdict: engine.Fail, Action: engine.ActionDeny,

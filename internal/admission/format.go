@@ -179,10 +179,16 @@ func yamlScalar(s string) (string, bool) {
 	return r, true
 }
 
+// Warnings are Kyverno's "policy NAME.RULE: MESSAGE" lines: for validate
+// rules that fail under Audit with emitWarning (ActionWarn), and, as
+// Kyverno's mutating webhook reports every mutate rule that neither passed
+// nor was skipped, for mutate rules that failed or erred without blocking
+// (failure policy Ignore).
 func (kyvernoFormat) Warnings(all []engine.RuleResult) []string {
 	var out []string
 	for _, r := range all {
-		if r.Action == engine.ActionWarn {
+		mutateError := r.Type == engine.Mutation && (r.Verdict == engine.Error || r.Verdict == engine.Fail) && !r.Blocks()
+		if r.Action == engine.ActionWarn || mutateError {
 			out = append(out, fmt.Sprintf("policy %s.%s: %s", r.Policy.Name, r.Rule, r.Message))
 		}
 	}
