@@ -28,7 +28,7 @@ func TestKyvernoDenial(t *testing.T) {
 		{Policy: ref, Rule: "rule-pass", Verdict: engine.Pass, Message: "passed"},
 		{Policy: other, Rule: "audited", Verdict: engine.Fail, Action: engine.ActionAudit, Message: "not shown"},
 	}}
-	resp, err := Respond(request(`{"kind":"Pod","metadata":{"name":"baz","namespace":"bar"}}`), res, FormatFor("kyverno"), false)
+	resp, err := Respond(request(`{"kind":"Pod","metadata":{"name":"baz","namespace":"bar"}}`), res, FormatFor("kyverno", engine.PhaseValidate), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,33 +46,42 @@ func TestKyvernoDenial(t *testing.T) {
 
 	// With failure policy Ignore, errors alone do not deny.
 	errOnly := engine.Result{Rules: []engine.RuleResult{res.Rules[1]}}
-	resp, _ = Respond(request(`{}`), errOnly, FormatFor("kyverno"), true)
+	resp, _ = Respond(request(`{}`), errOnly, FormatFor("kyverno", engine.PhaseValidate), true)
 	if !resp.Allowed {
 		t.Error("an error under failure policy Ignore denied the request")
 	}
 }
 
 // TestKyvernoWarnings checks the warnings of Kyverno's webhooks: Audit
-// failures of emitWarning policies, and mutate rules that erred under
-// failure policy Ignore.
+// failures of emitWarning policies in both, and in the mutating webhook
+// mutate and verifyImages rules that failed or erred without blocking.
 func TestKyvernoWarnings(t *testing.T) {
 	ref := engine.PolicyRef{Dialect: "kyverno", Kind: "ClusterPolicy", Name: "defaults"}
 	res := engine.Result{Rules: []engine.RuleResult{
 		{Policy: ref, Rule: "add-labels", Type: engine.Mutation, Verdict: engine.Error, Action: engine.ActionAudit, Message: "variable substitution failed"},
 		{Policy: ref, Rule: "add-limits", Type: engine.Mutation, Verdict: engine.Pass, Message: "mutated"},
+		{Policy: ref, Rule: "signed", Type: engine.ImageVerify, Verdict: engine.Fail, Action: engine.ActionAudit, Message: "failed to verify image x: no signatures found"},
 		{Policy: ref, Rule: "audit-warned", Type: engine.Validation, Verdict: engine.Fail, Action: engine.ActionWarn, Message: "label team is required"},
 		{Policy: ref, Rule: "audit-silent", Type: engine.Validation, Verdict: engine.Fail, Action: engine.ActionAudit, Message: "not shown"},
 	}}
-	resp, err := Respond(request(`{"kind":"Pod","metadata":{"name":"baz","namespace":"bar"}}`), res, FormatFor("kyverno"), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !resp.Allowed {
-		t.Fatal("denied")
-	}
-	want := []string{"policy defaults.add-labels: variable substitution failed", "policy defaults.audit-warned: label team is required"}
-	if diff := cmp.Diff(want, resp.Warnings); diff != "" {
-		t.Errorf("warnings (-want +got):\n%s", diff)
+	for phase, want := range map[engine.Phase][]string{
+		engine.PhaseMutate: {
+			"policy defaults.add-labels: variable substitution failed",
+			"policy defaults.signed: failed to verify image x: no signatures found",
+			"policy defaults.audit-warned: label team is required",
+		},
+		engine.PhaseValidate: {"policy defaults.audit-warned: label team is required"},
+	} {
+		resp, err := Respond(request(`{"kind":"Pod","metadata":{"name":"baz","namespace":"bar"}}`), res, FormatFor("kyverno", phase), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !resp.Allowed {
+			t.Fatal("denied")
+		}
+		if diff := cmp.Diff(want, resp.Warnings); diff != "" {
+			t.Errorf("%s warnings (-want +got):\n%s", phase, diff)
+		}
 	}
 }
 
@@ -80,7 +89,7 @@ func TestKyvernoDenialQuotesLikeYAML(t *testing.T) {
 	ref := engine.PolicyRef{Dialect: "kyverno", Name: "require-resource-limits"}
 	res := engine.Result{Rules: []engine.RuleResult{{Policy: ref, Rule: "require-cpu-mem-limits", Verdict: engine.Fail, Action: engine.ActionDeny,
 		Message: "validation failure: CPU and memory limits are required on every container."}}}
-	resp, _ := Respond(request(`{"kind":"Pod","metadata":{"name":"p","namespace":"default"}}`), res, FormatFor("kyverno"), false)
+	resp, _ := Respond(request(`{"kind":"Pod","metadata":{"name":"p","namespace":"default"}}`), res, FormatFor("kyverno", engine.PhaseValidate), false)
 	want := "\n\nresource Pod/default/p was blocked due to the following policies \n\nrequire-resource-limits:\n  require-cpu-mem-limits: 'validation failure: CPU and memory limits are required on every container.'\n"
 	if diff := cmp.Diff(want, resp.Result.Message); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -94,7 +103,7 @@ func TestGatekeeperDenialAndWarnings(t *testing.T) {
 		{Policy: repo, Verdict: engine.Fail, Action: engine.ActionDeny, Message: `container <nginx> has an invalid image <nginx>, allowed images are ["cgr.dev/*"]`},
 		{Policy: digest, Verdict: engine.Fail, Action: engine.ActionWarn, Message: "container <nginx> uses an image without a digest <cgr.dev/chainguard/nginx>"},
 	}}
-	resp, _ := Respond(request(`{}`), res, FormatFor("gatekeeper"), false)
+	resp, _ := Respond(request(`{}`), res, FormatFor("gatekeeper", engine.PhaseValidate), false)
 	if resp.Allowed || resp.Result.Code != 403 || resp.Result.Reason != metav1.StatusReasonForbidden {
 		t.Fatalf("response %+v", resp)
 	}

@@ -29,16 +29,17 @@ type Format interface {
 	Warnings(all []engine.RuleResult) []string
 }
 
-// FormatFor returns the format of a dialect; unknown dialects get Kyverno's.
-// Ratify's policies run in Gatekeeper's webhooks, so they get its format.
-func FormatFor(dialect string) Format {
+// FormatFor returns the format of a dialect's webhook for one phase;
+// unknown dialects get Kyverno's. Ratify's policies run in Gatekeeper's
+// webhooks, so they get its format.
+func FormatFor(dialect string, phase engine.Phase) Format {
 	switch dialect {
 	case "gatekeeper", "ratify":
 		return gatekeeperFormat{}
 	case "sigstore":
 		return sigstoreFormat{}
 	default:
-		return kyvernoFormat{}
+		return kyvernoFormat{mutating: phase == engine.PhaseMutate}
 	}
 }
 
@@ -78,7 +79,11 @@ func Respond(rv *Review, res engine.Result, f Format, ignoreErrors bool) (*admis
 // kyvernoFormat is Kyverno's: a Failure status with no code (the API server
 // makes it 403) whose message lists, as YAML, the failing rules of the
 // policies that block the request.
-type kyvernoFormat struct{}
+type kyvernoFormat struct {
+	// mutating is set for the mutating webhook, which warns of every
+	// mutate and verifyImages rule that failed or erred without blocking.
+	mutating bool
+}
 
 func (kyvernoFormat) Denial(rv *Review, denied, all []engine.RuleResult) *metav1.Status {
 	blocking := map[string]bool{}
@@ -179,16 +184,18 @@ func yamlScalar(s string) (string, bool) {
 	return r, true
 }
 
-// Warnings are Kyverno's "policy NAME.RULE: MESSAGE" lines: for validate
-// rules that fail under Audit with emitWarning (ActionWarn), and, as
-// Kyverno's mutating webhook reports every mutate rule that neither passed
-// nor was skipped, for mutate rules that failed or erred without blocking
-// (failure policy Ignore).
-func (kyvernoFormat) Warnings(all []engine.RuleResult) []string {
+// Warnings are Kyverno's "policy NAME.RULE: MESSAGE" lines: in both
+// webhooks for validate rules that fail under Audit with emitWarning
+// (ActionWarn), and in the mutating webhook, whose mutation and image
+// verification handlers warn of every rule that neither passed nor was
+// skipped, for mutate and verifyImages rules that failed or erred without
+// blocking (Audit, or failure policy Ignore).
+func (f kyvernoFormat) Warnings(all []engine.RuleResult) []string {
 	var out []string
 	for _, r := range all {
-		mutateError := r.Type == engine.Mutation && (r.Verdict == engine.Error || r.Verdict == engine.Fail) && !r.Blocks()
-		if r.Action == engine.ActionWarn || mutateError {
+		mutating := f.mutating && (r.Type == engine.Mutation || r.Type == engine.ImageVerify)
+		unblocked := (r.Verdict == engine.Error || r.Verdict == engine.Fail) && !r.Blocks()
+		if r.Action == engine.ActionWarn || mutating && unblocked {
 			out = append(out, fmt.Sprintf("policy %s.%s: %s", r.Policy.Name, r.Rule, r.Message))
 		}
 	}

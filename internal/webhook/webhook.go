@@ -255,7 +255,7 @@ func (s *Server) review(ctx context.Context, e Endpoint, body []byte) (review *a
 		return review, admission.Allow(review.Request.UID, nil)
 	}
 	res := set.Evaluate(ctx, req, snap.Cluster)
-	resp, err = admission.Respond(review, res, admission.FormatFor(e.Dialect), e.Ignore)
+	resp, err = admission.Respond(review, res, admission.FormatFor(e.Dialect, e.Phase), e.Ignore)
 	if err != nil {
 		return review, admission.Errored(review.Request.UID, err, e.Ignore)
 	}

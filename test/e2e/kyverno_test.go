@@ -174,6 +174,34 @@ spec:
 		})
 	})
 
+	t.Run("a mutate rule that errs under failurePolicy Ignore admits with Kyverno's warning", func(t *testing.T) {
+		policy := `apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata:
+  name: owner-from-annotation
+spec:
+  failurePolicy: Ignore
+  rules:
+  - name: copy-owner
+    match: {any: [{resources: {kinds: [ConfigMap]}}]}
+    mutate:
+      patchStrategicMerge:
+        metadata:
+          labels:
+            owner: "{{ request.object.metadata.annotations.owner }}"
+`
+		mustKubectl(t, policy, "apply", "-f", "-")
+		defer mustKubectl(t, "", "delete", "cpol", "owner-from-annotation")
+		want := `Warning: policy owner-from-annotation.copy-owner: variable substitution failed: failed to resolve request.object.metadata.annotations.owner at path /metadata/labels/owner`
+		out := eventually(t, 30*time.Second, "the mutate warning", func() (string, bool) {
+			out, err := suite.kubectl("", "create", "configmap", "no-owner", "--dry-run=server")
+			return out, err == nil && strings.Contains(out, want)
+		})
+		if !strings.Contains(out, "configmap/no-owner created (server dry run)") {
+			t.Errorf("kubectl printed %q", out)
+		}
+	})
+
 	t.Run("logs are quiet: one line per denial, nothing per allowed request", func(t *testing.T) {
 		// Log lines are written out in batches, in order: once the denial's
 		// line is out, so is anything the allowed requests logged before it.

@@ -121,7 +121,7 @@ spec:
 			for _, r := range denied {
 				// Ratify's mutation runs in Gatekeeper: both speak
 				// Gatekeeper's format.
-				msgs = append(msgs, admission.FormatFor(gatekeeper.DialectName).Denial(nil, []engine.RuleResult{r}, res.Rules).Message)
+				msgs = append(msgs, admission.FormatFor(gatekeeper.DialectName, engine.PhaseValidate).Denial(nil, []engine.RuleResult{r}, res.Rules).Message)
 			}
 			if len(msgs) != len(tt.denials) {
 				t.Fatalf("denials %q, want %d", msgs, len(tt.denials))

@@ -150,7 +150,7 @@ func evaluate(t *testing.T, set *engine.Set, req engine.Request, cluster engine.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res := set.Evaluate(ctx, req, cluster)
-	f := admission.FormatFor(sigstore.DialectName)
+	f := admission.FormatFor(sigstore.DialectName, engine.PhaseValidate)
 	var v verdict
 	if denied := res.Denied(); len(denied) > 0 {
 		v.Denial = f.Denial(nil, denied, res.Rules).Message
