@@ -1,11 +1,14 @@
 package sigstore_test
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/portcullis-dev/portcullis/internal/engine"
 	"github.com/portcullis-dev/portcullis/internal/image/signature"
 	"github.com/portcullis-dev/portcullis/internal/image/signature/signaturetest"
 	"github.com/portcullis-dev/portcullis/internal/policy/sigstore"
@@ -57,6 +60,46 @@ func TestCue(t *testing.T) {
 			}
 		})
 	}
+
+	// CUE cannot be interrupted: an evaluation past its deadline is
+	// abandoned, and the result is an error for the failure policy to
+	// decide on, not a verdict. (This list comprehension is quadratic in
+	// CUE: 40,000 elements take seconds.)
+	t.Run("past its deadline", func(t *testing.T) {
+		slow := cuePolicy(`import "list"
+authorityMatches: "authority-0": static: bool
+_n: [if authorityMatches["authority-0"].static {40000}, 0][0]
+x: [for i in list.Range(0, _n, 1) {i}]`)
+		set := compile(t, slow)
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		req := request(pod(img))
+		req.Phase = engine.PhaseValidate
+		res := set.Evaluate(ctx, req, e.cluster())
+		if took := time.Since(start); took > 2*time.Second {
+			t.Errorf("evaluation took %s, past its 200ms deadline", took)
+		}
+		if len(res.Rules) == 0 {
+			t.Fatal("no results")
+		}
+		r := res.Rules[0]
+		want := img + " failed evaluating cue policy for ClusterImagePolicy: the cue policy did not finish: context deadline exceeded"
+		if r.Policy.Name != "cue" || r.Verdict != engine.Error || r.Message != want {
+			t.Errorf("result %s %s %q, want an error %q", r.Policy, r.Verdict, r.Message, want)
+		}
+	})
+
+	// CUE evaluates as it compiles: a policy that computes for too long
+	// does not compile (after DefaultEvalTimeout, 5 s; 200 ms here).
+	t.Run("too slow to compile", func(t *testing.T) {
+		defer sigstore.SetCueCompileTimeout(200 * time.Millisecond)()
+		_, errs := compileErrs(t, cuePolicy(`import "list"
+x: [for i in list.Range(0, 40000, 1) {i}]`))
+		if len(errs) != 1 || !strings.HasSuffix(errs[0], "spec.policy.data: Invalid value: the cue policy did not finish: context deadline exceeded") {
+			t.Errorf("errors = %q", errs)
+		}
+	})
 
 	t.Run("bad policy", func(t *testing.T) {
 		_, errs := compileErrs(t, cuePolicy("authorityMatches: {"))
