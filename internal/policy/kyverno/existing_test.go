@@ -214,3 +214,34 @@ func TestAllowExistingViolations(t *testing.T) {
 		})
 	}
 }
+
+// operationPreset is a values file that names the operation, as
+// `request.operation: UPDATE` in a kyverno-test values file does.
+type operationPreset struct{}
+
+func (operationPreset) PolicyValues(string) map[string]any {
+	return map[string]any{"request.operation": "UPDATE"}
+}
+func (operationPreset) RuleValues(string, string) map[string]any      { return nil }
+func (operationPreset) ForEachValues(string, string) map[string][]any { return nil }
+
+// TestAllowExistingViolationsWithValues checks that the old object is
+// judged as its CREATE even when a values file says the request is an
+// UPDATE (Kyverno sets the operation after it loads the values).
+func TestAllowExistingViolationsWithValues(t *testing.T) {
+	set := compile(t, existingPolicies)
+	obj := object(t, existingPod("team: a, protected: \"true\"", false))
+	req := admission(obj, engine.Update)
+	req.OldObject = object(t, existingPod("team: a, protected: \"true\"", false))
+	req.Preset = operationPreset{}
+	res := set.Evaluate(context.Background(), req, engine.Cluster{})
+	for _, r := range res.Rules {
+		if r.Rule == "protected" {
+			if r.Verdict != engine.Fail {
+				t.Errorf("protected: %s %q, want fail", r.Verdict, r.Message)
+			}
+			return
+		}
+	}
+	t.Error("the protected rule did not run")
+}

@@ -378,9 +378,11 @@ func (p priorPreset) RuleValues(policy, rule string) map[string]any {
 func withoutRequestValues(values map[string]any) map[string]any {
 	var out map[string]any
 	for k, v := range values {
-		switch k {
-		case "request.operation", "request.object", "request.oldObject":
+		if k == "request.operation" || k == "request.object" || k == "request.oldObject" ||
+			strings.HasPrefix(k, "request.object.") || strings.HasPrefix(k, "request.oldObject.") {
 			continue
+		}
+		switch k {
 		case "request":
 			if m, ok := v.(map[string]any); ok {
 				rest := make(map[string]any, len(m))
